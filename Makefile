@@ -1,0 +1,45 @@
+# The single entry point. `make demo` and `make test` set everything up on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.bootstrap-stamp
+PYTEST_ARGS ?=
+
+.PHONY: help venv demo test lint format serve validate clean
+
+help:
+	@echo "make demo      serve the Swish models with the embedded Triton, validate them, run a perf_analyzer sweep"
+	@echo "make test      run the test suite (real tritonserver; GPU/TensorRT/Docker tests skip where absent)"
+	@echo "make lint      ruff check + format check"
+	@echo "make serve     serve model_repository on 127.0.0.1:8000 (HTTP) / 8001 (gRPC) until Ctrl-C"
+	@echo "make validate  validate a running server's swish_py over HTTP and gRPC"
+
+$(STAMP): pyproject.toml scripts/bootstrap.sh
+	PYTHON=$(PYTHON) scripts/bootstrap.sh $(VENV)
+	@touch $@
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m swish_triton.demo
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: $(STAMP)
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+serve: $(STAMP)
+	$(PY) -m swish_triton.triton_launcher --model-repository model_repository
+
+validate: $(STAMP)
+	$(PY) client/validate.py -i http -m swish_py -m swish_py_fp16
+	$(PY) client/validate.py -i grpc -m swish_py -m swish_py_fp16
+
+clean:
+	rm -rf .demo .pytest_cache .ruff_cache .mypy_cache

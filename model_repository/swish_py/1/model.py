@@ -1,0 +1,5 @@
+"""Served by Triton's Python backend; the implementation lives in swish_triton.python_model."""
+
+from swish_triton.python_model import SwishModel as TritonPythonModel
+
+__all__ = ["TritonPythonModel"]

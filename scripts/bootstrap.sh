@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Create the project's virtual environment and install everything `make demo` and `make test` need.
+# Usage: scripts/bootstrap.sh [VENV_DIR]   (PYTHON selects the interpreter, default python3)
+# Installs a Debian/Ubuntu package only where nothing else works, and only as root; otherwise prints the command.
+set -euo pipefail
+
+venv=${1:-.venv}
+python=${PYTHON:-python3}
+
+say() { printf '==> %s\n' "$*"; }
+
+need_system_package() {
+  # $1: package, $2: why
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing the system package $1 ($2)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >/dev/null
+  else
+    echo "error: $2. Run: sudo apt-get install -y $1" >&2
+    exit 1
+  fi
+}
+
+command -v "$python" >/dev/null || { echo "error: $python not found" >&2; exit 1; }
+pyver=$("$python" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
+
+if [ ! -x "$venv/bin/python" ]; then
+  say "creating the virtual environment $venv (Python $pyver)"
+  if ! "$python" -m venv "$venv" 2>/dev/null; then
+    rm -rf "$venv"
+    need_system_package "python${pyver}-venv" "Python's venv module is missing"
+    "$python" -m venv "$venv"
+  fi
+fi
+
+say "installing the project and its test tools into $venv"
+"$venv/bin/python" -m pip install --quiet --upgrade pip
+"$venv/bin/python" -m pip install --quiet --editable '.[test,dev]'
+
+# perf_analyzer: PyPI's perf-analyzer where glibc >= 2.38; elsewhere the tritonclient 2.50.0 wheel's binary
+# (already installed) is used. See swish_triton/perf_analyzer.py.
+if "$venv/bin/python" -c 'import platform, sys; v = platform.libc_ver()[1]; sys.exit(0 if v and tuple(map(int, v.split("."))) >= (2, 38) else 1)'; then
+  say "glibc >= 2.38: installing PyPI perf-analyzer"
+  "$venv/bin/python" -m pip install --quiet 'perf-analyzer>=2.60'
+fi
+
+# The Python-backend stub links the interpreter's shared libpython.
+stub=$("$venv/bin/python" -c 'import pytriton, sys, pathlib; print(pathlib.Path(pytriton.__file__).parent / "tritonserver" / "python_backend_stubs" / f"{sys.version_info[0]}.{sys.version_info[1]}" / "triton_python_backend_stub")')
+libdir=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_config_var("LIBDIR") or "")')
+if LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" ldd "$stub" | grep -q 'libpython.*not found'; then
+  need_system_package "libpython${pyver}" "Triton's Python-backend stub needs libpython${pyver}.so"
+fi
+
+"$venv/bin/python" -m swish_triton.perf_analyzer >/dev/null
+say "environment ready: $venv"

@@ -1,0 +1,92 @@
+"""Shared fixtures: one real tritonserver per test session, and automatic skips for missing hardware."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import subprocess
+import zlib
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from swish_triton.triton_launcher import TritonServer, free_port
+
+REPO = Path(__file__).resolve().parent.parent
+MODEL_REPOSITORY = REPO / "model_repository"
+
+
+@cache
+def missing_gpu() -> str | None:
+    if shutil.which("nvidia-smi") is None:
+        return "no NVIDIA GPU here (nvidia-smi not found)"
+    proc = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, check=False)
+    if proc.returncode != 0 or "GPU" not in proc.stdout:
+        return f"no usable NVIDIA GPU (nvidia-smi -L: {proc.stdout.strip() or proc.stderr.strip()})"
+    return None
+
+
+@cache
+def missing_tensorrt() -> str | None:
+    if importlib.util.find_spec("tensorrt") is None:
+        return "TensorRT is not installed (run inside an NGC TensorRT container; see build/README.md)"
+    try:
+        import tensorrt
+    except Exception as exc:  # noqa: BLE001 - any import failure means no TensorRT
+        return f"TensorRT does not import: {exc}"
+    if not hasattr(tensorrt, "Builder"):  # e.g. only the type stubs (tensorrt-stubs) are installed
+        return "TensorRT is not installed (only its type stubs are); run inside an NGC TensorRT container"
+    return missing_gpu()
+
+
+@cache
+def missing_docker() -> str | None:
+    try:
+        import docker
+    except ImportError:
+        return "the docker Python SDK is not installed"
+    try:
+        client = docker.from_env()
+        info = client.info()
+    except Exception as exc:  # noqa: BLE001 - no engine, no permission, ...
+        return f"no Docker engine reachable: {exc}"
+    if "nvidia" not in info.get("Runtimes", {}):
+        return "the Docker engine has no NVIDIA runtime (install the NVIDIA Container Toolkit)"
+    return None
+
+
+NEEDS = {"gpu": missing_gpu, "tensorrt": missing_tensorrt, "docker": missing_docker}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        for marker, check in NEEDS.items():
+            if marker in item.keywords:
+                reason = check()
+                if reason:
+                    item.add_marker(pytest.mark.skip(reason=f"[{marker}] {reason}"))
+
+
+@pytest.fixture
+def rng(request: pytest.FixtureRequest) -> np.random.Generator:
+    """A seeded generator per test, so a failure reproduces; the seed is derived from the test's name."""
+    return np.random.default_rng(zlib.crc32(request.node.nodeid.encode()))
+
+
+@pytest.fixture(scope="session")
+def triton_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonServer]:
+    """The embedded tritonserver on free ports, serving every model it has a backend for."""
+    log = tmp_path_factory.mktemp("triton") / "tritonserver.log"
+    server = TritonServer(
+        MODEL_REPOSITORY,
+        http_port=free_port(),
+        grpc_port=free_port(),
+        metrics_port=free_port(),
+        log_path=log,
+        quiet=True,
+    )
+    with server:
+        yield server

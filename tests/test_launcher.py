@@ -1,0 +1,110 @@
+"""The embedded Triton launcher: which models it loads, and its failure paths."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from swish_triton.triton_launcher import LauncherError, TritonServer, free_port, plan_models, port_is_free
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_plan_skips_tensorrt_models_with_a_reason(tmp_path: Path) -> None:
+    shutil.copytree(REPO / "model_repository" / "swish_py", tmp_path / "swish_py")
+    (tmp_path / "swish").mkdir()
+    (tmp_path / "swish" / "config.pbtxt").write_text('name: "swish"\nplatform: "tensorrt_plan"\nmax_batch_size: 8\n')
+    plan = plan_models(tmp_path, {"python"})
+    assert plan.load == ("swish_py",)
+    assert plan.skipped == (("swish", "no TensorRT backend in this server"),)
+
+
+def test_plan_of_the_project_repository_loads_every_python_model() -> None:
+    plan = plan_models(REPO / "model_repository", {"python"})
+    assert {"swish_py", "swish_py_fp16", "identity_py"} <= set(plan.load)
+    assert all(why.startswith("no ") for _, why in plan.skipped)
+
+
+def test_plan_rejects_an_unknown_model() -> None:
+    with pytest.raises(LauncherError, match="no such model"):
+        plan_models(REPO / "model_repository", {"python"}, only=["nope"])
+
+
+def test_port_taken_fails_clearly_and_starts_nothing() -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        server = TritonServer(
+            REPO / "model_repository", http_port=free_port(), grpc_port=taken, metrics_port=free_port(), quiet=True
+        )
+        with pytest.raises(LauncherError, match=rf"port {taken} \(gRPC\) on 127.0.0.1 is already in use"):
+            server.start()
+        assert not server.running
+
+
+def test_a_model_that_fails_to_load_shows_the_log_tail(tmp_path: Path) -> None:
+    model = tmp_path / "broken" / "1"
+    model.mkdir(parents=True)
+    (model / "model.py").write_text("raise RuntimeError('this model is broken on purpose')\n")
+    (tmp_path / "broken" / "config.pbtxt").write_text(
+        'name: "broken"\nbackend: "python"\nmax_batch_size: 1\n'
+        'input [{ name: "INPUT0" data_type: TYPE_FP32 dims: [-1] }]\n'
+        'output [{ name: "OUTPUT0" data_type: TYPE_FP32 dims: [-1] }]\n'
+    )
+    server = TritonServer(
+        tmp_path,
+        http_port=free_port(),
+        grpc_port=free_port(),
+        metrics_port=free_port(),
+        log_path=tmp_path / "server.log",
+        quiet=True,
+    )
+    with pytest.raises(LauncherError, match="this model is broken on purpose"):
+        server.start()
+    assert not server.running
+
+
+def test_cli_serves_until_sigterm_and_exits_zero(tmp_path: Path) -> None:
+    http = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "swish_triton.triton_launcher",
+            "--model-repository",
+            str(REPO / "model_repository"),
+            "--http-port",
+            str(http),
+            "--grpc-port",
+            str(free_port()),
+            "--metrics-port",
+            str(free_port()),
+            "--model",
+            "identity_py",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("Serving."):
+                break
+        assert any("Serving." in line for line in lines), "".join(lines)
+        proc.terminate()
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out
+    assert "stopped (exit status 0)" in out
+    assert port_is_free("127.0.0.1", http), "the port is free again"

@@ -1,0 +1,228 @@
+"""The Python-backend Swish models served by a real tritonserver: validation, batching, instances, bad inputs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tritonclient.grpc as grpcclient
+import tritonclient.http as httpclient
+from tritonclient.utils import InferenceServerException
+
+from swish_triton.limits import MAX_BATCH_SIZE, MAX_REQUEST_BYTES
+from swish_triton.perf_analyzer import concurrency_sweep, find_perf_analyzer
+from swish_triton.reference import compare_to_ref, swish_ref
+from swish_triton.server_stats import batching_stats
+from swish_triton.triton_launcher import TritonServer
+from swish_triton.validation import run_validation
+
+REPO = Path(__file__).resolve().parent.parent
+PROTOCOLS = ["http", "grpc"]
+
+
+def client_for(server: TritonServer, protocol: str):  # noqa: ANN201 - either tritonclient flavour
+    if protocol == "http":
+        return httpclient, httpclient.InferenceServerClient(server.http_url)
+    return grpcclient, grpcclient.InferenceServerClient(server.grpc_url)
+
+
+def infer(server: TritonServer, protocol: str, x: np.ndarray, datatype: str = "FP32", model: str = "swish_py"):
+    module, client = client_for(server, protocol)
+    try:
+        inp = module.InferInput("INPUT0", list(x.shape), datatype)
+        inp.set_data_from_numpy(x)
+        return client.infer(model, [inp]).as_numpy("OUTPUT0")
+    finally:
+        client.close()
+
+
+def still_serving(server: TritonServer) -> None:
+    assert server.is_ready(), "the server must stay ready after a bad request"
+    x = np.linspace(-3, 3, 8, dtype=np.float32).reshape(1, -1)
+    np.testing.assert_allclose(infer(server, "grpc", x), swish_ref(x), rtol=1e-6)
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+@pytest.mark.parametrize("model", ["swish_py", "swish_py_fp16"])
+def test_validation_passes(triton_server: TritonServer, protocol: str, model: str) -> None:
+    url = triton_server.http_url if protocol == "http" else triton_server.grpc_url
+    report = run_validation(url, protocol, model)
+    assert report.ok, report.summary() + "\n" + report.table()
+    assert len(report.cases) >= 10
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_validation_cli_passes_and_exits_zero(triton_server: TritonServer, protocol: str) -> None:
+    url = triton_server.http_url if protocol == "http" else triton_server.grpc_url
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "client" / "validate.py"), "-u", url, "-i", protocol, "-m", "swish_py"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"PASS: swish_py ({protocol}" in proc.stdout
+
+
+def test_validation_cli_fails_on_a_model_that_is_not_swish(triton_server: TritonServer) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "client" / "validate.py"), "-u", triton_server.http_url, "-m", "identity_py"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    assert "FAIL: identity_py" in proc.stdout and "expected" in proc.stdout
+
+
+def test_validation_cli_fails_on_an_unknown_model(triton_server: TritonServer) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "client" / "validate.py"),
+            "-u",
+            triton_server.grpc_url,
+            "-i",
+            "grpc",
+            "-m",
+            "nope",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    assert "FAIL: nope" in proc.stdout and "not ready" in proc.stdout
+
+
+def test_two_instances_are_configured_and_loaded(triton_server: TritonServer) -> None:
+    client = httpclient.InferenceServerClient(triton_server.http_url)
+    try:
+        for model in ("swish_py", "swish_py_fp16"):
+            config = client.get_model_config(model)
+            assert [g["count"] for g in config["instance_group"]] == [2]
+            assert config["max_batch_size"] == MAX_BATCH_SIZE
+            assert "dynamic_batching" in config
+    finally:
+        client.close()
+    log = triton_server.log_tail(10_000)
+    for instance in ("swish_py_0_0", "swish_py_0_1"):
+        assert f"TRITONBACKEND_ModelInstanceInitialize: {instance}" in log
+
+
+def test_dynamic_batching_forms_batches_of_mixed_lengths(triton_server: TritonServer, rng: np.random.Generator) -> None:
+    lengths = [1, 5, 1024, 33, 7, 1031, 2, 64]
+    inputs = [rng.standard_normal((1 + i % 3, lengths[i % len(lengths)])).astype(np.float32) for i in range(256)]
+    before = batching_stats(triton_server.http_url, "swish_py")
+
+    def one(x: np.ndarray) -> np.ndarray:
+        return infer(triton_server, "grpc", x)
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        outputs = list(pool.map(one, inputs))
+    delta = batching_stats(triton_server.http_url, "swish_py") - before
+    for x, y in zip(inputs, outputs, strict=True):
+        assert compare_to_ref(x, y, "float32").ok
+    assert delta.inference_count == sum(x.shape[0] for x in inputs)
+    assert delta.inference_count > delta.execution_count, f"no batch was formed: {delta}"
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_nan_and_infinities_succeed_with_the_right_values(triton_server: TritonServer, protocol: str) -> None:
+    x = np.array([[np.nan, np.inf, -np.inf, 0.0, -0.0, 3e38, -3e38, 1e-45]], dtype=np.float32)
+    y = infer(triton_server, protocol, x)
+    assert np.isnan(y[0, 0]) and y[0, 1] == np.inf and y[0, 2] == 0.0
+    assert compare_to_ref(x, y, "float32").ok
+
+
+BadRequest = Callable[[], object]
+
+
+def bad_requests(server: TritonServer, protocol: str) -> dict[str, tuple[BadRequest, str]]:
+    """Each bad input, and a piece of the error message that must explain it."""
+    ones = np.ones((1, 4), dtype=np.float32)
+    return {
+        "wrong dtype": (
+            lambda: infer(server, protocol, np.ones((1, 4)), "FP64"),
+            "data-type is 'FP64', but model 'swish_py' expects 'FP32'",
+        ),
+        "rank 1": (lambda: infer(server, protocol, np.ones(4, dtype=np.float32)), "unexpected shape"),
+        "rank 3": (lambda: infer(server, protocol, np.ones((1, 2, 2), dtype=np.float32)), "unexpected shape"),
+        "batch above max": (
+            lambda: infer(server, protocol, np.ones((MAX_BATCH_SIZE + 1, 4), dtype=np.float32)),
+            f"batch-size must be <= {MAX_BATCH_SIZE}",
+        ),
+        "zero length": (lambda: infer(server, protocol, np.ones((1, 0), dtype=np.float32)), "holds no elements"),
+        "unknown model": (lambda: infer(server, protocol, ones, model="no_such_model"), "unknown model"),
+        "above size limit": (
+            lambda: infer(server, protocol, np.ones((1, MAX_REQUEST_BYTES // 4 + 1), dtype=np.float32)),
+            f"above the limit of {MAX_REQUEST_BYTES} bytes",
+        ),
+    }
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+@pytest.mark.parametrize(
+    "case", ["wrong dtype", "rank 1", "rank 3", "batch above max", "zero length", "unknown model", "above size limit"]
+)
+def test_bad_input_gets_a_clear_error_and_the_server_stays_up(
+    triton_server: TritonServer, protocol: str, case: str
+) -> None:
+    send, message = bad_requests(triton_server, protocol)[case]
+    with pytest.raises(InferenceServerException, match=message.replace("(", r"\(").replace(")", r"\)")):
+        send()
+    still_serving(triton_server)
+
+
+def test_bad_request_in_a_batch_does_not_fail_its_neighbours(triton_server: TritonServer) -> None:
+    good = np.linspace(-2, 2, 16, dtype=np.float32).reshape(1, -1)
+
+    def send(i: int) -> object:
+        try:
+            return infer(triton_server, "grpc", good if i % 2 else np.ones((1, 0), dtype=np.float32))
+        except InferenceServerException as exc:
+            return exc
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        results = list(pool.map(send, range(64)))
+    for i, result in enumerate(results):
+        if i % 2:
+            assert isinstance(result, np.ndarray) and compare_to_ref(good, result, "float32").ok
+        else:
+            assert isinstance(result, InferenceServerException) and "holds no elements" in str(result)
+
+
+def test_malformed_http_body_is_rejected(triton_server: TritonServer) -> None:
+    request = urllib.request.Request(
+        f"http://{triton_server.http_url}/v2/models/swish_py/infer",
+        data=b"{not json",
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(request, timeout=10)
+    # tritonserver 2.51 answers a JSON parse failure with 500 and the parser's message.
+    assert info.value.code in (400, 500)
+    assert "JSON" in json.loads(info.value.read())["error"]
+    still_serving(triton_server)
+
+
+def test_perf_analyzer_sweep_runs_against_the_server(triton_server: TritonServer) -> None:
+    pa = find_perf_analyzer()
+    assert pa.binary.is_file()
+    points = concurrency_sweep("swish_py", triton_server.grpc_url, "grpc", (1, 4, 3), measurement_ms=500)
+    assert [p.concurrency for p in points] == [1, 4]
+    assert all(p.throughput > 0 and 0 < p.p50_ms <= p.p99_ms for p in points)
+
+
+def test_perf_analyzer_failure_is_a_nonzero_exit(triton_server: TritonServer) -> None:
+    with pytest.raises(RuntimeError, match="perf_analyzer failed"):
+        concurrency_sweep("no_such_model", triton_server.grpc_url, "grpc", (1, 1, 1), measurement_ms=200, timeout=60)
