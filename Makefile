@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.bootstrap-stamp
 PYTEST_ARGS ?=
 
-.PHONY: help venv demo test lint format serve validate clean
+.PHONY: help venv demo test lint format serve validate engines engines-check profile clean
 
 help:
 	@echo "make demo      serve the Swish models with the embedded Triton, validate them, run a perf_analyzer sweep"
@@ -13,6 +13,8 @@ help:
 	@echo "make lint      ruff check + format check"
 	@echo "make serve     serve model_repository on 127.0.0.1:8000 (HTTP) / 8001 (gRPC) until Ctrl-C"
 	@echo "make validate  validate a running server's swish_py over HTTP and gRPC"
+	@echo "make engines   build the TensorRT plans (TensorRT host: ENGINE_PYTHON is the Python that has tensorrt)"
+	@echo "make profile   print the nsys/ncu/trtexec commands for the swish engine (PROFILE_ARGS=--run runs them)"
 
 $(STAMP): pyproject.toml scripts/bootstrap.sh
 	PYTHON=$(PYTHON) scripts/bootstrap.sh $(VENV)
@@ -29,6 +31,9 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) build/trt_stubs.py
+	$(PY) -m mypy --config-file build/mypy.ini swish_triton/engine_builder.py swish_triton/profiling.py \
+		build/build_engine.py build/trt_stubs.py
 
 format: $(STAMP)
 	$(PY) -m ruff format .
@@ -40,6 +45,17 @@ serve: $(STAMP)
 validate: $(STAMP)
 	$(PY) client/validate.py -i http -m swish_py -m swish_py_fp16
 	$(PY) client/validate.py -i grpc -m swish_py -m swish_py_fp16
+
+# TensorRT lives in the TensorRT host's (container's) Python, not in .venv.
+ENGINE_PYTHON ?= python3
+engines:
+	$(ENGINE_PYTHON) build/build_engine.py $(ENGINE_ARGS)
+
+engines-check:
+	$(ENGINE_PYTHON) build/build_engine.py --check
+
+profile:
+	$(ENGINE_PYTHON) -m swish_triton.profiling $(PROFILE_ARGS)
 
 clean:
 	rm -rf .demo .pytest_cache .ruff_cache .mypy_cache

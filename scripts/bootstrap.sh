@@ -36,6 +36,10 @@ say "installing the project and its test tools into $venv"
 "$venv/bin/python" -m pip install --quiet --upgrade pip
 "$venv/bin/python" -m pip install --quiet --editable '.[test,dev]'
 
+# Type stubs for checking the engine builder without TensorRT. --no-deps: the package requires a `tensorrt` source
+# package that does not install from PyPI.
+"$venv/bin/python" -m pip install --quiet --no-deps 'tensorrt-stubs>=10.13,<10.14'
+
 # perf_analyzer: PyPI's perf-analyzer where glibc >= 2.38; elsewhere the tritonclient 2.50.0 wheel's binary
 # (already installed) is used. See swish_triton/perf_analyzer.py.
 if "$venv/bin/python" -c 'import platform, sys; v = platform.libc_ver()[1]; sys.exit(0 if v and tuple(map(int, v.split("."))) >= (2, 38) else 1)'; then
