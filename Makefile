@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.bootstrap-stamp
 PYTEST_ARGS ?=
 
-.PHONY: help venv demo test lint format serve validate engines engines-check profile clean
+.PHONY: help venv demo test lint format serve validate engines engines-check profile bench compose-up compose-down deploy-check test-docker clean
 
 help:
 	@echo "make demo      serve the Swish models with the embedded Triton, validate them, run a perf_analyzer sweep"
@@ -14,6 +14,8 @@ help:
 	@echo "make serve     serve model_repository on 127.0.0.1:8000 (HTTP) / 8001 (gRPC) until Ctrl-C"
 	@echo "make validate  validate a running server's swish_py over HTTP and gRPC"
 	@echo "make engines   build the TensorRT plans (TensorRT host: ENGINE_PYTHON is the Python that has tensorrt)"
+	@echo "make bench     serving benchmark: Swish vs identity, batching, instances, protocols (results/)"
+	@echo "make compose-up  docker compose up --build -d (GPU host; see docker/README.md)"
 	@echo "make profile   print the nsys/ncu/trtexec commands for the swish engine (PROFILE_ARGS=--run runs them)"
 
 $(STAMP): pyproject.toml scripts/bootstrap.sh
@@ -31,6 +33,8 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(VENV)/bin/hadolint docker/Dockerfile
+	$(VENV)/bin/shellcheck scripts/*.sh docker/*.sh .ci/run
 	$(PY) build/trt_stubs.py
 	$(PY) -m mypy --config-file build/mypy.ini swish_triton/engine_builder.py swish_triton/profiling.py \
 		build/build_engine.py build/trt_stubs.py
@@ -56,6 +60,22 @@ engines-check:
 
 profile:
 	$(ENGINE_PYTHON) -m swish_triton.profiling $(PROFILE_ARGS)
+
+bench: $(STAMP)
+	$(PY) bench/serving_bench.py
+
+# Docker deployment (GPU host with Docker and the NVIDIA Container Toolkit; SWISH_API_KEY in .env).
+compose-up:
+	docker compose up --build -d
+
+compose-down:
+	docker compose down
+
+deploy-check: $(STAMP)
+	$(PY) -m pytest tests/test_deploy_static.py
+
+test-docker: $(STAMP)
+	$(PY) -m pytest -m docker -s tests/test_docker_e2e.py
 
 clean:
 	rm -rf .demo .pytest_cache .ruff_cache .mypy_cache
