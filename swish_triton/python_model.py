@@ -44,18 +44,51 @@ class _BatchedModel:
         output_type = pb_utils.triton_string_to_numpy(config["output"][0]["data_type"])
         self.output_dtype = np.dtype(output_type)
         params = config.get("parameters", {})
+        self.params = {k: v.get("string_value", "") for k, v in params.items()}
         self.beta = float(params.get("beta", {}).get("string_value", "1.0"))
         if not np.isfinite(self.beta):
             raise ValueError(f"{self.model_name}: parameter beta must be finite, got {self.beta}")
 
-    def check_input(self, array: np.ndarray) -> str | None:
-        """Why this request's input cannot be computed, or None. Triton has already checked dtype, rank and batch."""
-        where = f"{self.model_name}: input '{self.input_name}' has shape {list(array.shape)}"
-        if array.size == 0:
+    def execute(self, requests: list[Any]) -> list[Any]:
+        responses: list[Any] = [None] * len(requests)
+        host: list[tuple[int, np.ndarray]] = []
+        device: list[tuple[int, Any]] = []
+        for i, request in enumerate(requests):
+            tensor = pb_utils.get_input_tensor_by_name(request, self.input_name)
+            shape = tuple(tensor.shape())
+            problem = self.check_input(shape, int(np.prod(shape)) * self.output_dtype.itemsize)
+            if problem:
+                responses[i] = self.error_response(problem, pb_utils.TritonError.INVALID_ARG)
+            elif tensor.is_cpu():
+                host.append((i, tensor.as_numpy()))
+            else:
+                device.append((i, tensor))
+        for batch, compute in ((host, self.compute), (device, self.compute_on_device)):
+            if not batch:
+                continue
+            try:
+                outputs = compute([item for _, item in batch])
+            except Exception as exc:  # noqa: BLE001 - the batch fails with the reason, the server stays up
+                for i, _ in batch:
+                    responses[i] = self.error_response(f"{self.model_name}: {type(exc).__name__}: {exc}")
+                continue
+            for (i, _), out in zip(batch, outputs, strict=True):
+                tensor = out if isinstance(out, pb_utils.Tensor) else pb_utils.Tensor(self.output_name, out)
+                responses[i] = pb_utils.InferenceResponse(output_tensors=[tensor])
+        return responses
+
+    def error_response(self, message: str, code: Any = None) -> Any:
+        error = pb_utils.TritonError(message) if code is None else pb_utils.TritonError(message, code)
+        return pb_utils.InferenceResponse(output_tensors=[], error=error)
+
+    def check_input(self, shape: tuple[int, ...], nbytes: int) -> str | None:
+        """Why a request with this input cannot be computed, or None. Triton has checked dtype, rank and batch."""
+        where = f"{self.model_name}: input '{self.input_name}' has shape {list(shape)}"
+        if nbytes == 0:
             return f"{where}, which holds no elements; send at least one element per request"
-        if array.nbytes > MAX_REQUEST_BYTES:
+        if nbytes > MAX_REQUEST_BYTES:
             return (
-                f"{where} ({array.nbytes} bytes), above the limit of {MAX_REQUEST_BYTES} bytes per request; "
+                f"{where} ({nbytes} bytes), above the limit of {MAX_REQUEST_BYTES} bytes per request; "
                 "split it into several requests"
             )
         return None
@@ -63,35 +96,53 @@ class _BatchedModel:
     def compute(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
         raise NotImplementedError
 
-    def execute(self, requests: list[Any]) -> list[Any]:
-        responses: list[Any] = [None] * len(requests)
-        good: list[int] = []
-        arrays: list[np.ndarray] = []
-        for i, request in enumerate(requests):
-            array = pb_utils.get_input_tensor_by_name(request, self.input_name).as_numpy()
-            problem = self.check_input(array)
-            if problem:
-                responses[i] = pb_utils.InferenceResponse(
-                    output_tensors=[], error=pb_utils.TritonError(problem, pb_utils.TritonError.INVALID_ARG)
-                )
-                continue
-            good.append(i)
-            arrays.append(array)
-        for i, result in zip(good, self.compute(arrays), strict=True):
-            responses[i] = pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor(self.output_name, result)])
-        return responses
+    def compute_on_device(self, tensors: list[Any]) -> list[Any]:
+        """Inputs Triton hands over in GPU memory (only with FORCE_CPU_ONLY_INPUT_TENSORS=no)."""
+        raise NotImplementedError(f"{self.model_name} does not take GPU tensors")
 
     def finalize(self) -> None:
         pass
 
 
 class SwishModel(_BatchedModel):
+    """Swish on the GPU when the instance has one (the plugin's kernels), else NumPy; parameter ``device``:
+    ``auto`` (default), ``gpu`` (fail to load without one) or ``cpu``."""
+
     def initialize(self, args: dict[str, Any]) -> None:
         super().initialize(args)
-        pb_utils.Logger.log_info(f"{self.model_name}: Swish with beta={self.beta} on the CPU (NumPy)")
+        wanted = self.params.get("device", "auto")
+        if wanted not in ("auto", "gpu", "cpu"):
+            raise ValueError(f"{self.model_name}: parameter device must be auto, gpu or cpu, not {wanted!r}")
+        self.gpu = None
+        reason = "device=cpu in config.pbtxt"
+        if wanted != "cpu":
+            from swish_triton.gpu_swish import GpuSwish, GpuUnavailable
+
+            try:
+                self.gpu = GpuSwish(int(args.get("model_instance_device_id", 0) or 0))
+            except GpuUnavailable as exc:
+                if wanted == "gpu":
+                    raise
+                reason = str(exc)
+        where = self.gpu.describe() if self.gpu else f"the CPU (NumPy; no GPU path: {reason})"
+        pb_utils.Logger.log_info(
+            f"{self.model_name} instance {args.get('model_instance_name')}: Swish with beta={self.beta} on {where}"
+        )
 
     def compute(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+        if self.gpu is not None:
+            return self.gpu(arrays, self.beta, self.output_dtype)
         return swish_batch(arrays, self.beta, self.output_dtype)
+
+    def compute_on_device(self, tensors: list[Any]) -> list[Any]:
+        if self.gpu is None:
+            raise RuntimeError("received GPU tensors but this instance has no GPU path")
+        outputs = self.gpu.on_device(tensors, self.beta)
+        return [pb_utils.Tensor.from_dlpack(self.output_name, out) for out in outputs]
+
+    def finalize(self) -> None:
+        if self.gpu is not None:
+            self.gpu.close()
 
 
 class IdentityModel(_BatchedModel):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import importlib.util
 import os
 import shutil
 import signal
@@ -48,12 +49,11 @@ class LauncherError(RuntimeError):
 
 
 def pytriton_bundle() -> Path:
-    """The ``tritonserver`` folder inside the installed nvidia-pytriton wheel."""
-    try:
-        import pytriton
-    except ImportError as exc:
-        raise LauncherError("nvidia-pytriton is not installed: pip install 'nvidia-pytriton==0.7.*'") from exc
-    bundle = Path(pytriton.__file__).resolve().parent / "tritonserver"
+    """The ``tritonserver`` folder inside the installed nvidia-pytriton wheel (found without importing pytriton)."""
+    spec = importlib.util.find_spec("pytriton")
+    if spec is None or not spec.submodule_search_locations:
+        raise LauncherError("nvidia-pytriton is not installed: pip install 'nvidia-pytriton==0.7.*'")
+    bundle = Path(next(iter(spec.submodule_search_locations))).resolve() / "tritonserver"
     if not (bundle / "bin" / "tritonserver").is_file():
         raise LauncherError(f"no tritonserver binary in {bundle}")
     return bundle

@@ -1,0 +1,143 @@
+"""ctypes binding of the Swish kernels' C ABI (``plugin/swishCApi.h``).
+
+Finds ``libswish_kernels.so`` (TensorRT-free) or ``libswish.so`` (the plugin, which exports the same C ABI but needs
+libnvinfer), checks its ABI version and launches ``swish_forward`` on a caller-given CUDA stream. Pointers and
+streams are plain integers, so any framework works: ``tensor.data_ptr()`` / ``torch.cuda.current_stream().cuda_stream``
+or ``cupy_array.data.ptr`` / ``cupy.cuda.get_current_stream().ptr``.
+
+Library search order: ``$SWISH_KERNELS_LIB``, then ``<repo>/.build/libswish_kernels.so``, then
+``<repo>/.build/libswish.so``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+from pathlib import Path
+
+ENV_VAR = "SWISH_KERNELS_LIB"
+ABI_VERSION = 1
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CANDIDATES = (
+    REPO_ROOT / ".build" / "libswish_kernels.so",
+    REPO_ROOT / ".build" / "libswish.so",
+)
+
+# Values of enum SwishDType in swishCApi.h.
+DTYPES: dict[str, int] = {"float32": 0, "float16": 1, "bfloat16": 2}
+_DTYPE_ALIASES: dict[str, str] = {
+    "fp32": "float32",
+    "float": "float32",
+    "torch.float32": "float32",
+    "fp16": "float16",
+    "half": "float16",
+    "torch.float16": "float16",
+    "bf16": "bfloat16",
+    "torch.bfloat16": "bfloat16",
+}
+
+# Values of enum SwishStatus in swishCApi.h.
+STATUS_NAMES: dict[int, str] = {
+    0: "SUCCESS",
+    1: "INVALID_ARGUMENT",
+    2: "CUDA_ERROR",
+    3: "INTERNAL_ERROR",
+}
+
+
+class SwishKernelsError(RuntimeError):
+    """A swish_forward call failed; ``status`` is the C ABI's SwishStatus code."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"swish_forward failed ({STATUS_NAMES.get(status, status)}): {message}")
+        self.status = status
+
+
+class SwishLibraryNotFound(OSError):
+    """No loadable library with the Swish C ABI was found."""
+
+
+def candidate_paths() -> list[Path]:
+    """Where the library is looked for, in order."""
+    env = os.environ.get(ENV_VAR)
+    paths = [Path(env)] if env else []
+    return paths + list(DEFAULT_CANDIDATES)
+
+
+class SwishKernels:
+    """A loaded Swish kernels library."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._lib = ctypes.CDLL(str(self.path))
+        lib = self._lib
+        lib.swish_forward.argtypes = [
+            ctypes.c_int,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+            ctypes.c_int64,
+            ctypes.c_float,
+            ctypes.c_void_p,
+        ]
+        lib.swish_forward.restype = ctypes.c_int
+        lib.swish_last_error.argtypes = []
+        lib.swish_last_error.restype = ctypes.c_char_p
+        lib.swish_abi_version.argtypes = []
+        lib.swish_abi_version.restype = ctypes.c_int
+        version = lib.swish_abi_version()
+        if version != ABI_VERSION:
+            raise SwishLibraryNotFound(f"{self.path}: C ABI version {version}, this binding needs {ABI_VERSION}")
+
+    def forward(self, dtype: str, in_ptr: int, out_ptr: int, n: int, beta: float = 1.0, stream_ptr: int = 0) -> None:
+        """Enqueue out[i] = in[i] * sigmoid(beta * in[i]) for i < n on ``stream_ptr`` (0: legacy default stream).
+
+        Asynchronous like any kernel launch. Raises SwishKernelsError on a refused launch (bad arguments, CUDA error).
+        """
+        code = dtype_code(dtype)
+        status = self._lib.swish_forward(code, in_ptr or None, out_ptr or None, int(n), float(beta), stream_ptr or None)
+        if status != 0:
+            message = (self._lib.swish_last_error() or b"").decode("utf-8", "replace")
+            raise SwishKernelsError(status, message)
+
+
+def dtype_code(dtype: object) -> int:
+    """The C ABI code of a dtype given as 'float32' / 'fp16' / 'bfloat16', a torch dtype or a numpy-like dtype."""
+    name = str(dtype)
+    name = _DTYPE_ALIASES.get(name, name)
+    if name not in DTYPES:
+        raise ValueError(f"unsupported dtype {dtype!r}; supported: {', '.join(DTYPES)}")
+    return DTYPES[name]
+
+
+_lock = threading.Lock()
+_loaded: dict[str, SwishKernels] = {}
+
+
+def load(path: str | os.PathLike[str] | None = None) -> SwishKernels:
+    """Load the library (once per process unless ``path`` is given). Raises SwishLibraryNotFound with every reason."""
+    if path is not None:
+        return SwishKernels(path)
+    with _lock:
+        if "default" in _loaded:
+            return _loaded["default"]
+        reasons = []
+        for candidate in candidate_paths():
+            if not candidate.is_file():
+                reasons.append(f"{candidate}: no such file")
+                continue
+            try:
+                _loaded["default"] = SwishKernels(candidate)
+                return _loaded["default"]
+            except OSError as exc:  # e.g. libswish.so without libnvinfer on this host
+                reasons.append(f"{candidate}: {exc}")
+        raise SwishLibraryNotFound(
+            "no Swish kernels library could be loaded (build it with `cmake -S plugin -B .build && cmake --build "
+            f".build`, or set {ENV_VAR}):\n  " + "\n  ".join(reasons)
+        )
+
+
+def swish_forward(dtype: str, in_ptr: int, out_ptr: int, n: int, beta: float = 1.0, stream_ptr: int = 0) -> None:
+    """Module-level shortcut for ``load().forward(...)``."""
+    load().forward(dtype, in_ptr, out_ptr, n, beta, stream_ptr)
