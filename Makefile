@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.bootstrap-stamp
 PYTEST_ARGS ?=
 
-.PHONY: help venv demo test lint format serve validate engines engines-check profile bench compose-up compose-down deploy-check test-docker clean
+.PHONY: help venv demo test lint format serve validate plugin plugin-ci plugin-gpu-check bench-kernels engines engines-check profile bench compose-up compose-down deploy-check test-docker clean
 
 help:
 	@echo "make demo      serve the Swish models with the embedded Triton, validate them, run a perf_analyzer sweep"
@@ -13,6 +13,7 @@ help:
 	@echo "make lint      ruff check + format check"
 	@echo "make serve     serve model_repository on 127.0.0.1:8000 (HTTP) / 8001 (gRPC) until Ctrl-C"
 	@echo "make validate  validate a running server's swish_py over HTTP and gRPC"
+	@echo "make plugin    build libswish.so / libswish_kernels.so into .build/plugin (plugin/README.md)"
 	@echo "make engines   build the TensorRT plans (TensorRT host: ENGINE_PYTHON is the Python that has tensorrt)"
 	@echo "make bench     serving benchmark: Swish vs identity, batching, instances, protocols (results/)"
 	@echo "make compose-up  docker compose up --build -d (GPU host; see docker/README.md)"
@@ -34,7 +35,7 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(VENV)/bin/hadolint docker/Dockerfile
-	$(VENV)/bin/shellcheck scripts/*.sh docker/*.sh .ci/run
+	$(VENV)/bin/shellcheck scripts/*.sh docker/*.sh bench/*.sh plugin/*.sh plugin/tools/*.sh .ci/run
 	$(PY) build/trt_stubs.py
 	$(PY) -m mypy --config-file build/mypy.ini swish_triton/engine_builder.py swish_triton/profiling.py \
 		build/build_engine.py build/trt_stubs.py
@@ -49,6 +50,24 @@ serve: $(STAMP)
 validate: $(STAMP)
 	$(PY) client/validate.py -i http -m swish_py -m swish_py_fp16
 	$(PY) client/validate.py -i grpc -m swish_py -m swish_py_fp16
+
+# libswish.so (+ libswish_dynamic.so, libswish_kernels.so) into .build/plugin: the plugin part needs TensorRT's headers
+# and libnvinfer (TENSORRT_ROOT=...; see plugin/README.md); without them only libswish_kernels.so is built.
+PLUGIN_CMAKE_ARGS ?=
+plugin:
+	cmake -S plugin -B .build/plugin -DCMAKE_BUILD_TYPE=Release $(PLUGIN_CMAKE_ARGS)
+	cmake --build .build/plugin -j
+
+# What CI runs for the plugin: nvcc compile of the kernels and C ABI; the TensorRT part where headers are present.
+plugin-ci:
+	plugin/ci_build.sh
+
+# On a GPU host: conformance driver (TensorRT 10.16 and 11.x headers), C ABI and pytest GPU tests, sanitizers.
+plugin-gpu-check:
+	plugin/tools/gpu_check.sh
+
+bench-kernels: $(STAMP)
+	$(PY) plugin/bench/bench_swish.py
 
 # TensorRT lives in the TensorRT host's (container's) Python, not in .venv.
 ENGINE_PYTHON ?= python3

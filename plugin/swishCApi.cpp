@@ -1,0 +1,143 @@
+/*
+ * C ABI of the Swish kernels (swishCApi.h): argument validation, dtype dispatch and thread-local error text.
+ * The TensorRT plugin enqueues through swish_forward too, so there is one validation and dispatch path.
+ */
+#include "swishCApi.h"
+
+#include "swishKernel.h"
+
+#include <cmath>
+#include <cstdint>
+#include <exception>
+#include <string>
+
+namespace
+{
+
+thread_local std::string tLastError;
+
+int fail(int status, std::string message) noexcept
+{
+    try
+    {
+        tLastError = std::move(message);
+    }
+    catch (...)
+    {
+        // Out of memory for the text: the status still tells the caller what happened.
+    }
+    return status;
+}
+
+size_t elementSize(int dtype)
+{
+    switch (dtype)
+    {
+    case SWISH_DTYPE_FLOAT32:
+        return 4;
+    case SWISH_DTYPE_FLOAT16:
+    case SWISH_DTYPE_BFLOAT16:
+        return 2;
+    default:
+        return 0;
+    }
+}
+
+template <typename T>
+cudaError_t dispatch(void const* in, void* out, int64_t n, float beta, cudaStream_t stream)
+{
+    return swish::swishImpl<T>(stream, static_cast<T const*>(in), static_cast<T*>(out), n, beta);
+}
+
+int forward(int dtype, void const* in, void* out, int64_t n, float beta, void* stream)
+{
+    size_t const size = elementSize(dtype);
+    if (size == 0)
+    {
+        return fail(SWISH_STATUS_INVALID_ARGUMENT,
+            "swish_forward: unknown dtype " + std::to_string(dtype) + " (0 = float32, 1 = float16, 2 = bfloat16)");
+    }
+    if (n < 0)
+    {
+        return fail(SWISH_STATUS_INVALID_ARGUMENT, "swish_forward: negative element count " + std::to_string(n));
+    }
+    if (!std::isfinite(beta))
+    {
+        return fail(SWISH_STATUS_INVALID_ARGUMENT, "swish_forward: beta must be finite");
+    }
+    if (n == 0)
+    {
+        return SWISH_STATUS_SUCCESS;
+    }
+    if (in == nullptr || out == nullptr)
+    {
+        return fail(SWISH_STATUS_INVALID_ARGUMENT, "swish_forward: null pointer with n > 0");
+    }
+    auto const inAddr = reinterpret_cast<uintptr_t>(in);
+    auto const outAddr = reinterpret_cast<uintptr_t>(out);
+    if (inAddr % size != 0 || outAddr % size != 0)
+    {
+        return fail(SWISH_STATUS_INVALID_ARGUMENT,
+            "swish_forward: pointers must be aligned to the element size (" + std::to_string(size) + " bytes)");
+    }
+    auto const bytes = static_cast<uint64_t>(n) * size;
+    if (static_cast<uint64_t>(n) > UINT64_MAX / size || inAddr > UINTPTR_MAX - bytes || outAddr > UINTPTR_MAX - bytes)
+    {
+        return fail(SWISH_STATUS_INVALID_ARGUMENT, "swish_forward: element count overflows the address space");
+    }
+    if (inAddr != outAddr && inAddr < outAddr + bytes && outAddr < inAddr + bytes)
+    {
+        return fail(SWISH_STATUS_INVALID_ARGUMENT,
+            "swish_forward: input and output overlap partially (only identical or disjoint ranges are allowed)");
+    }
+
+    auto const cudaStream = static_cast<cudaStream_t>(stream);
+    cudaError_t status = cudaSuccess;
+    switch (dtype)
+    {
+    case SWISH_DTYPE_FLOAT32:
+        status = dispatch<float>(in, out, n, beta, cudaStream);
+        break;
+    case SWISH_DTYPE_FLOAT16:
+        status = dispatch<__half>(in, out, n, beta, cudaStream);
+        break;
+    default:
+        status = dispatch<__nv_bfloat16>(in, out, n, beta, cudaStream);
+        break;
+    }
+    if (status != cudaSuccess)
+    {
+        return fail(SWISH_STATUS_CUDA_ERROR,
+            std::string("swish_forward: CUDA error ") + cudaGetErrorName(status) + ": " + cudaGetErrorString(status));
+    }
+    return SWISH_STATUS_SUCCESS;
+}
+
+} // namespace
+
+extern "C" int swish_forward(int dtype, const void* in, void* out, int64_t n, float beta, void* stream)
+{
+    try
+    {
+        tLastError.clear();
+        return forward(dtype, in, out, n, beta, stream);
+    }
+    catch (std::exception const& e)
+    {
+        return fail(SWISH_STATUS_INTERNAL_ERROR, std::string("swish_forward: ") + e.what());
+    }
+    catch (...)
+    {
+        return fail(SWISH_STATUS_INTERNAL_ERROR, "swish_forward: unknown exception");
+    }
+}
+
+extern "C" const char* swish_last_error(void)
+{
+    return tLastError.c_str();
+}
+
+extern "C" int swish_abi_version(void)
+{
+    return SWISH_ABI_VERSION;
+}

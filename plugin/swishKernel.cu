@@ -1,0 +1,486 @@
+/*
+ * Swish kernels (see swishKernel.h). All device code of the project lives in this file.
+ *
+ * Numerics (README "Numerics"): the sigmoid is evaluated on e = exp(-|t|) with t = beta * x, so exp never
+ * overflows; the rounding errors of t and of the exponent's scaling are carried by FMAs and folded back into e,
+ * because exp is ill-conditioned for large |t|; the hardware's ex2/rcp approximations are used, the reciprocal
+ * with one Newton step. Where t < -80 (results near FP32's subnormal range) a rarely taken branch scales the power
+ * of two so that only the last step rounds into the subnormal range. beta == 0 (x / 2) and |beta| > 2.3e38 (double
+ * precision throughout) have their own instantiations. Compile without --use_fast_math / -ftz=true: the final
+ * products must keep subnormal results.
+ */
+#include "swishKernel.h"
+
+#include <array>
+#include <atomic>
+#include <cfloat>
+#include <cmath>
+#include <cstdint>
+
+// Store hint for the vector body: 1 = st.global.cs (evict-first streaming stores), 0 = plain stores.
+#ifndef SWISH_STREAMING_STORES
+#define SWISH_STREAMING_STORES 0
+#endif
+
+// The tuning knobs below were measured on an H100 (plugin/README.md, "Performance"); the defaults won.
+//
+// 16-byte packs per thread and loop iteration of the vector body.
+#ifndef SWISH_PACKS_PER_THREAD
+#define SWISH_PACKS_PER_THREAD 1
+#endif
+
+// Minimum resident blocks per SM asked of the compiler for the vector kernel (0: let it choose registers freely).
+#ifndef SWISH_MIN_BLOCKS
+#define SWISH_MIN_BLOCKS 0
+#endif
+
+// 1: refine the hardware reciprocal with a Newton step (about half an ulp); 0: use it as is (about one ulp).
+#ifndef SWISH_NEWTON
+#define SWISH_NEWTON 1
+#endif
+
+// Grid cap of the vector kernel, in resident waves of the device (SM count x resident blocks per SM, cached per
+// device): below the cap every thread handles SWISH_PACKS_PER_THREAD packs and no block loops; above it the blocks
+// loop grid-stride. One resident wave that loops measured 0.85-0.93x copy bandwidth; many short blocks >= 0.99x,
+// because blocks then start and finish at different times and loads overlap other blocks' arithmetic. 0: no cap.
+#ifndef SWISH_WAVES
+#define SWISH_WAVES 256
+#endif
+
+#if SWISH_MIN_BLOCKS > 0
+#define SWISH_VECTOR_BOUNDS __launch_bounds__(kThreads, SWISH_MIN_BLOCKS)
+#else
+#define SWISH_VECTOR_BOUNDS __launch_bounds__(kThreads)
+#endif
+
+namespace swish
+{
+namespace detail
+{
+
+constexpr int kThreads = 128;         // threads per block (small blocks balance short grids better)
+constexpr int kScalarUnroll = 8;      // elements in flight per thread in the unaligned fallback
+constexpr int kMaxCachedDevices = 64; // launch limits are cached per device ordinal below this
+
+constexpr float kColdBelow = -115.4F; // u = t * log2(e) < -115.4 (t < -80): exp(t) nears FP32's normal range
+constexpr float kClampAbsU = 144.F;   // |u| > 144: 2^-|u| is flushed to 0 anyway; keeps the arithmetic finite
+constexpr float kLn2 = 0.693147182F;
+
+//! beta * log2(e) as an unevaluated sum hi + lo of floats (computed once per launch, in double, on the host).
+struct ScaledBeta
+{
+    float beta; // for the double-precision cold path
+    float hi;
+    float lo;
+};
+
+template <typename T>
+struct Convert;
+
+template <>
+struct Convert<float>
+{
+    static __device__ __forceinline__ float toFloat(float v)
+    {
+        return v;
+    }
+    static __device__ __forceinline__ float fromFloat(float v)
+    {
+        return v;
+    }
+};
+
+template <>
+struct Convert<__half>
+{
+    static __device__ __forceinline__ float toFloat(__half v)
+    {
+        return __half2float(v);
+    }
+    static __device__ __forceinline__ __half fromFloat(float v)
+    {
+        return __float2half_rn(v);
+    }
+};
+
+template <>
+struct Convert<__nv_bfloat16>
+{
+    static __device__ __forceinline__ float toFloat(__nv_bfloat16 v)
+    {
+        return __bfloat162float(v);
+    }
+    static __device__ __forceinline__ __nv_bfloat16 fromFloat(float v)
+    {
+        return __float2bfloat16_rn(v);
+    }
+};
+
+__device__ __forceinline__ float ex2Approx(float v)
+{
+    float r;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(v));
+    return r;
+}
+
+__device__ __forceinline__ float rcpApprox(float v)
+{
+    float r;
+    asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(v));
+    return r;
+}
+
+// Fast path for every element with t = beta * x >= -80 (README "Numerics"); finite arithmetic for all inputs;
+// sets `cold` where the caller must use swishColdFloat instead. With u = t * log2(e):
+// sigmoid(t) = 1 / (1 + e) for t >= 0 and e / (1 + e) for t < 0, where e = 2^-|u| in (0, 1] never overflows.
+// u is kept as hi + lo (FMA residual plus the rounding of beta * log2(e)) and lo is folded into e, because exp is
+// ill-conditioned for large |t|: rounding u alone would cost a relative error of |t| * 2^-24.
+__device__ __forceinline__ float swishFast(float x, ScaledBeta const& b, bool& cold)
+{
+    float const u = b.hi * x;
+    float const uLo = fmaf(b.lo, x, fmaf(b.hi, x, -u)); // u + uLo == beta * log2(e) * x to ~2^-48 (NaN if u is inf)
+    bool const negative = u < 0.F;
+    cold |= u < kColdBelow;
+    float const a = fminf(fabsf(u), kClampAbsU);
+    // -|u + uLo| * ln2 = -a * ln2 - (sign(u) * uLo * ln2). Where |u| >= 144 (e0 == 0; also an infinite u, whose uLo
+    // is NaN or infinite, and a NaN u) the correction is dropped, so that 0 * inf never makes a NaN.
+    float const lo = fabsf(u) < kClampAbsU ? (negative ? -kLn2 : kLn2) * uLo : 0.F;
+    float const e0 = ex2Approx(-a);
+    float const e = fmaf(-e0, lo, e0); // e0 * exp(-lo) to first order (|lo| < 2^-16)
+    float const d = 1.F + e;
+    float r = rcpApprox(d);
+#if SWISH_NEWTON
+    r = fmaf(r, fmaf(-d, r, 1.F), r); // one Newton step: 1 / d to about half an ulp
+#endif
+    return (x * (negative ? e : 1.F)) * r;
+}
+
+// Rare path: t < -80 (u < -115.4), where exp(t) < 2^-115 so 1 + exp(t) == 1 and y = x * 2^(u + uLo): the power of
+// two is split into 2^-n * 2^-f (n integer) so that the product stays normal until ldexpf rounds it once into the
+// subnormal range. Float arithmetic only, so that the hot loop carries no double-precision code or call.
+__device__ __forceinline__ float swishColdFloat(float x, ScaledBeta const& b)
+{
+    float const u = b.hi * x;
+    float const a = -u; // > 115.4, or +inf
+    if (!(a < 300.F))
+    {
+        return copysignf(0.F, x); // |y| < 2^128 * 2^-300: zero of the sign of x (also x = +-inf, t = -inf)
+    }
+    float const uLo = fmaf(b.lo, x, fmaf(b.hi, x, -u));
+    float const n = floorf(a);
+    float const f = a - n; // exact, in [0, 1)
+    float const m = x * ex2Approx(-f) * fmaf(kLn2, uLo, 1.F);
+    return ldexpf(m, -static_cast<int>(n));
+}
+
+// Betas beyond float range once scaled by log2(e) (|beta| > 2.3e38): every element in double. Correct for every
+// input and beta != 0; never on the hot path.
+__device__ __noinline__ float swishColdPath(float x, float beta)
+{
+    if (x != x)
+    {
+        return x;
+    }
+    if (isinf(x))
+    {
+        // beta * x = +inf: sigmoid -> 1, the result is x; beta * x = -inf: the sigmoid goes to 0 faster than |x|
+        // grows, the limit is a zero of the sign of x.
+        return (beta > 0.F) == (x > 0.F) ? x : copysignf(0.F, x);
+    }
+    double const xd = static_cast<double>(x);
+    double const bx = static_cast<double>(beta) * xd; // exact: 24 + 24 significant bits
+    return static_cast<float>(xd / (1.0 + exp(-bx)));
+}
+
+template <typename T>
+struct alignas(16) Pack
+{
+    static constexpr int kSize = 16 / static_cast<int>(sizeof(T));
+    T v[kSize];
+};
+
+// One pack in, one pack out. The input pack stays intact so that the (rare) cold elements can be redone from it
+// without keeping float copies of every element alive.
+// Kernel modes, chosen per launch on the host.
+enum Mode : int
+{
+    kGeneral = 0,  // beta != 0 and |beta| * log2(e) within float range
+    kBetaZero = 1, // x / 2
+    kHugeBeta = 2  // |beta| > 2.3e38: double precision for every element
+};
+
+template <typename T, int kMode>
+__device__ __forceinline__ Pack<T> swishPack(Pack<T> const& in, ScaledBeta const& b)
+{
+    Pack<T> out;
+    if (kMode == kHugeBeta)
+    {
+#pragma unroll
+        for (int k = 0; k < Pack<T>::kSize; ++k)
+        {
+            out.v[k] = Convert<T>::fromFloat(swishColdPath(Convert<T>::toFloat(in.v[k]), b.beta));
+        }
+        return out;
+    }
+    if (kMode == kBetaZero)
+    {
+#pragma unroll
+        for (int k = 0; k < Pack<T>::kSize; ++k)
+        {
+            out.v[k] = Convert<T>::fromFloat(0.5F * Convert<T>::toFloat(in.v[k])); // x / 2, also for +-inf
+        }
+        return out;
+    }
+    bool cold = false;
+#pragma unroll
+    for (int k = 0; k < Pack<T>::kSize; ++k)
+    {
+        out.v[k] = Convert<T>::fromFloat(swishFast(Convert<T>::toFloat(in.v[k]), b, cold));
+    }
+    if (cold)
+    {
+#pragma unroll
+        for (int k = 0; k < Pack<T>::kSize; ++k)
+        {
+            float const x = Convert<T>::toFloat(in.v[k]);
+            if (b.hi * x < kColdBelow)
+            {
+                out.v[k] = Convert<T>::fromFloat(swishColdFloat(x, b));
+            }
+        }
+    }
+    return out;
+}
+
+template <typename T, int kMode>
+__device__ __forceinline__ T swishOne(T in, ScaledBeta const& b)
+{
+    float const x = Convert<T>::toFloat(in);
+    if (kMode == kHugeBeta)
+    {
+        return Convert<T>::fromFloat(swishColdPath(x, b.beta));
+    }
+    if (kMode == kBetaZero)
+    {
+        return Convert<T>::fromFloat(0.5F * x);
+    }
+    bool cold = false;
+    float const y = swishFast(x, b, cold);
+    return Convert<T>::fromFloat(cold ? swishColdFloat(x, b) : y);
+}
+
+template <typename T>
+__host__ __device__ constexpr int packsPerThread()
+{
+    return SWISH_PACKS_PER_THREAD;
+}
+
+template <typename T>
+__device__ __forceinline__ void storePack(Pack<T>* dst, Pack<T> const& value)
+{
+#if SWISH_STREAMING_STORES
+    __stcs(reinterpret_cast<uint4*>(dst), *reinterpret_cast<uint4 const*>(&value));
+#else
+    *dst = value;
+#endif
+}
+
+// Elements [0, head) and [tailStart, n) scalar; the 16-byte-aligned body [head, tailStart) as Pack<T> vectors,
+// kUnroll packs per thread and iteration, all loaded before the first is computed, spaced one grid apart (each
+// warp access stays contiguous). in and out have the same address modulo 16, so one head aligns both.
+// in == out (in place) is allowed, which is why the pointers are not __restrict__.
+template <typename T, int kMode>
+__global__ void SWISH_VECTOR_BOUNDS swishVectorKernel(
+    T const* in, T* out, int64_t head, int64_t nPacks, int64_t tailStart, int64_t n, ScaledBeta beta)
+{
+    constexpr int kUnroll = packsPerThread<T>();
+    int64_t const tid = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
+    int64_t const gridThreads = static_cast<int64_t>(gridDim.x) * kThreads;
+    if (tid < head)
+    {
+        out[tid] = swishOne<T, kMode>(in[tid], beta);
+    }
+    if (tid < n - tailStart)
+    {
+        out[tailStart + tid] = swishOne<T, kMode>(in[tailStart + tid], beta);
+    }
+
+    Pack<T> const* src = reinterpret_cast<Pack<T> const*>(in + head);
+    Pack<T>* dst = reinterpret_cast<Pack<T>*>(out + head);
+    int64_t const stride = gridThreads * kUnroll;
+    for (int64_t base = tid; base < nPacks; base += stride)
+    {
+        Pack<T> packs[kUnroll];
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u)
+        {
+            int64_t const i = base + u * gridThreads;
+            if (i < nPacks)
+            {
+                packs[u] = src[i];
+            }
+        }
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u)
+        {
+            int64_t const i = base + u * gridThreads;
+            if (i < nPacks)
+            {
+                storePack(dst + i, swishPack<T, kMode>(packs[u], beta));
+            }
+        }
+    }
+}
+
+// Fallback when in and out differ in alignment modulo 16: element-wide accesses, still coalesced.
+template <typename T, int kMode>
+__global__ void __launch_bounds__(kThreads) swishScalarKernel(T const* in, T* out, int64_t n, ScaledBeta beta)
+{
+    int64_t const gridThreads = static_cast<int64_t>(gridDim.x) * kThreads;
+    for (int64_t base = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x; base < n;
+         base += gridThreads * kScalarUnroll)
+    {
+        T values[kScalarUnroll];
+#pragma unroll
+        for (int u = 0; u < kScalarUnroll; ++u)
+        {
+            int64_t const i = base + u * gridThreads;
+            if (i < n)
+            {
+                values[u] = in[i];
+            }
+        }
+#pragma unroll
+        for (int u = 0; u < kScalarUnroll; ++u)
+        {
+            int64_t const i = base + u * gridThreads;
+            if (i < n)
+            {
+                out[i] = swishOne<T, kMode>(values[u], beta);
+            }
+        }
+    }
+}
+
+// Most blocks that are resident at once on the current device for `kernel`: a grid-stride launch larger than
+// this only adds a partial last wave. Cached per (kernel, device), since the query costs microseconds.
+template <typename Kernel>
+cudaError_t residentGridLimit(Kernel kernel, std::array<std::atomic<int>, kMaxCachedDevices>& cache, int64_t& limit)
+{
+    int device = 0;
+    cudaError_t status = cudaGetDevice(&device);
+    if (status != cudaSuccess)
+    {
+        return status;
+    }
+    bool const cacheable = device >= 0 && device < kMaxCachedDevices;
+    if (cacheable)
+    {
+        int const cached = cache[static_cast<size_t>(device)].load(std::memory_order_relaxed);
+        if (cached > 0)
+        {
+            limit = cached;
+            return cudaSuccess;
+        }
+    }
+    int smCount = 0;
+    status = cudaDeviceGetAttribute(&smCount, cudaDevAttrMultiProcessorCount, device);
+    if (status != cudaSuccess)
+    {
+        return status;
+    }
+    int blocksPerSm = 0;
+    status = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocksPerSm, kernel, kThreads, 0);
+    if (status != cudaSuccess)
+    {
+        return status;
+    }
+    int const value = smCount * (blocksPerSm > 0 ? blocksPerSm : 1);
+    if (cacheable)
+    {
+        cache[static_cast<size_t>(device)].store(value, std::memory_order_relaxed);
+    }
+    limit = value;
+    return cudaSuccess;
+}
+
+template <typename T, int kMode>
+cudaError_t launchAs(cudaStream_t stream, T const* input, T* output, int64_t n, ScaledBeta beta)
+{
+    auto const inAddr = reinterpret_cast<uintptr_t>(input);
+    auto const outAddr = reinterpret_cast<uintptr_t>(output);
+    int64_t gridLimit = 1;
+    cudaError_t status = cudaSuccess;
+
+    if (inAddr % 16U == outAddr % 16U)
+    {
+        static std::array<std::atomic<int>, kMaxCachedDevices> cache{};
+        status = residentGridLimit(swishVectorKernel<T, kMode>, cache, gridLimit);
+        if (status != cudaSuccess)
+        {
+            return status;
+        }
+        int64_t const packSize = Pack<T>::kSize;
+        int64_t const misalignment = static_cast<int64_t>(inAddr % 16U) / static_cast<int64_t>(sizeof(T));
+        int64_t const head = misalignment == 0 ? 0 : (n < packSize - misalignment ? n : packSize - misalignment);
+        int64_t const nPacks = (n - head) / packSize;
+        int64_t const tailStart = head + nPacks * packSize;
+        int64_t const perBlock = static_cast<int64_t>(kThreads) * packsPerThread<T>();
+        int64_t blocks = (nPacks + perBlock - 1) / perBlock;
+        gridLimit = SWISH_WAVES > 0 ? gridLimit * SWISH_WAVES : INT32_MAX;
+        gridLimit = gridLimit > INT32_MAX ? INT32_MAX : gridLimit;
+        blocks = blocks < 1 ? 1 : (blocks > gridLimit ? gridLimit : blocks);
+        swishVectorKernel<T, kMode>
+            <<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(input, output, head, nPacks, tailStart, n, beta);
+    }
+    else
+    {
+        static std::array<std::atomic<int>, kMaxCachedDevices> cache{};
+        status = residentGridLimit(swishScalarKernel<T, kMode>, cache, gridLimit);
+        if (status != cudaSuccess)
+        {
+            return status;
+        }
+        int64_t blocks = (n + kThreads - 1) / kThreads;
+        blocks = blocks > gridLimit ? gridLimit : blocks;
+        swishScalarKernel<T, kMode><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(input, output, n, beta);
+    }
+    return cudaGetLastError();
+}
+
+template <typename T>
+cudaError_t launch(cudaStream_t stream, T const* input, T* output, int64_t n, float beta)
+{
+    if (n <= 0)
+    {
+        return n == 0 ? cudaSuccess : cudaErrorInvalidValue;
+    }
+    // Clear an error left pending by an earlier, unrelated call so that it is not reported as ours. Sticky errors
+    // (a corrupted context) come back from the launch itself.
+    static_cast<void>(cudaGetLastError());
+    double const scaled = static_cast<double>(beta) * 1.4426950408889634; // log2(e)
+    bool const huge = !(std::fabs(scaled) <= static_cast<double>(FLT_MAX));
+    float const hi = huge ? 0.F : static_cast<float>(scaled);
+    float const lo = huge ? 0.F : static_cast<float>(scaled - static_cast<double>(hi));
+    ScaledBeta const b{beta, hi, lo};
+    if (beta == 0.F)
+    {
+        return launchAs<T, kBetaZero>(stream, input, output, n, b);
+    }
+    return huge ? launchAs<T, kHugeBeta>(stream, input, output, n, b)
+                : launchAs<T, kGeneral>(stream, input, output, n, b);
+}
+
+} // namespace detail
+
+template <typename T>
+cudaError_t swishImpl(cudaStream_t stream, T const* input, T* output, int64_t n, float beta)
+{
+    return detail::launch<T>(stream, input, output, n, beta);
+}
+
+template cudaError_t swishImpl<float>(cudaStream_t, float const*, float*, int64_t, float);
+template cudaError_t swishImpl<__half>(cudaStream_t, __half const*, __half*, int64_t, float);
+template cudaError_t swishImpl<__nv_bfloat16>(cudaStream_t, __nv_bfloat16 const*, __nv_bfloat16*, int64_t, float);
+
+} // namespace swish
