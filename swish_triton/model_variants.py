@@ -20,6 +20,7 @@ class Variant:
     dynamic_batching: bool = True
     instances: int | None = None
     queue_delay_us: int | None = None
+    kind: str | None = None  # instance_group kind, e.g. "KIND_CPU"
     parameters: tuple[tuple[str, str], ...] = ()
 
 
@@ -36,9 +37,11 @@ def write_variant(source_repository: Path, target_repository: Path, variant: Var
         config.ClearField("dynamic_batching")
     elif variant.queue_delay_us is not None:
         config.dynamic_batching.max_queue_delay_microseconds = variant.queue_delay_us
-    if variant.instances is not None:
-        for group in config.instance_group:
+    for group in config.instance_group:
+        if variant.instances is not None:
             group.count = variant.instances
+        if variant.kind is not None:
+            group.kind = model_config_pb2.ModelInstanceGroup.Kind.Value(variant.kind)
     for key, value in variant.parameters:
         config.parameters[key].CopyFrom(model_config_pb2.ModelParameter(string_value=value))
     (target / "config.pbtxt").write_text(text_format.MessageToString(config))

@@ -10,10 +10,13 @@ succeed.
 from __future__ import annotations
 
 import json
+import math
+import time
 from typing import Any
 
 import numpy as np
 
+from swish_triton.gpu_swish import split_like
 from swish_triton.limits import MAX_REQUEST_BYTES
 from swish_triton.reference import swish_ref
 
@@ -28,9 +31,7 @@ def swish_batch(arrays: list[np.ndarray], beta: float, out_dtype: np.dtype) -> l
     if not arrays:
         return []
     flat = np.concatenate([a.reshape(-1) for a in arrays])
-    result = swish_ref(flat, beta).astype(out_dtype)
-    splits = np.cumsum([a.size for a in arrays])[:-1]
-    return [part.reshape(a.shape) for part, a in zip(np.split(result, splits), arrays, strict=True)]
+    return split_like(swish_ref(flat, beta).astype(out_dtype), arrays)
 
 
 class _BatchedModel:
@@ -45,29 +46,36 @@ class _BatchedModel:
         self.output_dtype = np.dtype(output_type)
         params = config.get("parameters", {})
         self.params = {k: v.get("string_value", "") for k, v in params.items()}
+        self.profile_every = int(self.params.get("profile_every", "0") or 0)
+        self.profile_sums = [0.0, 0.0, 0.0, 0.0]
+        self.profile_count = 0
         self.beta = float(params.get("beta", {}).get("string_value", "1.0"))
         if not np.isfinite(self.beta):
             raise ValueError(f"{self.model_name}: parameter beta must be finite, got {self.beta}")
 
     def execute(self, requests: list[Any]) -> list[Any]:
+        started = time.perf_counter()
         responses: list[Any] = [None] * len(requests)
         host: list[tuple[int, np.ndarray]] = []
         device: list[tuple[int, Any]] = []
         for i, request in enumerate(requests):
             tensor = pb_utils.get_input_tensor_by_name(request, self.input_name)
             shape = tuple(tensor.shape())
-            problem = self.check_input(shape, int(np.prod(shape)) * self.output_dtype.itemsize)
+            problem = self.check_input(shape, math.prod(shape) * self.output_dtype.itemsize)
             if problem:
                 responses[i] = self.error_response(problem, pb_utils.TritonError.INVALID_ARG)
             elif tensor.is_cpu():
                 host.append((i, tensor.as_numpy()))
             else:
                 device.append((i, tensor))
+        gathered = time.perf_counter()
+        computed = gathered
         for batch, compute in ((host, self.compute), (device, self.compute_on_device)):
             if not batch:
                 continue
             try:
                 outputs = compute([item for _, item in batch])
+                computed = time.perf_counter()
             except Exception as exc:  # noqa: BLE001 - the batch fails with the reason, the server stays up
                 for i, _ in batch:
                     responses[i] = self.error_response(f"{self.model_name}: {type(exc).__name__}: {exc}")
@@ -75,7 +83,27 @@ class _BatchedModel:
             for (i, _), out in zip(batch, outputs, strict=True):
                 tensor = out if isinstance(out, pb_utils.Tensor) else pb_utils.Tensor(self.output_name, out)
                 responses[i] = pb_utils.InferenceResponse(output_tensors=[tensor])
+        if self.profile_every:
+            self.record_profile(len(requests), gathered - started, computed - gathered, time.perf_counter() - computed)
         return responses
+
+    def record_profile(self, requests: int, inputs_s: float, compute_s: float, outputs_s: float) -> None:
+        """With parameter ``profile_every: N``, log the mean time of each execute() phase every N executions."""
+        self.profile_sums = [
+            a + b for a, b in zip(self.profile_sums, (requests, inputs_s, compute_s, outputs_s), strict=True)
+        ]
+        self.profile_count += 1
+        if self.profile_count % self.profile_every == 0:
+            n = self.profile_count
+            reqs, inputs_s, compute_s, outputs_s = self.profile_sums
+            pb_utils.Logger.log_info(
+                f"{self.model_name} profile over {n} executions (avg batch {reqs / n:.2f}): inputs "
+                f"{inputs_s / n * 1e6:.0f} us, compute {compute_s / n * 1e6:.0f} us, "
+                f"outputs {outputs_s / n * 1e6:.0f} us" + self.profile_detail(n)
+            )
+
+    def profile_detail(self, executions: int) -> str:
+        return ""
 
     def error_response(self, message: str, code: Any = None) -> Any:
         error = pb_utils.TritonError(message) if code is None else pb_utils.TritonError(message, code)
@@ -126,7 +154,8 @@ class SwishModel(_BatchedModel):
                 reason = str(exc)
         where = self.gpu.describe() if self.gpu else f"the CPU (NumPy; no GPU path: {reason})"
         pb_utils.Logger.log_info(
-            f"{self.model_name} instance {args.get('model_instance_name')}: Swish with beta={self.beta} on {where}"
+            f"{self.model_name} instance {args.get('model_instance_name')}: Swish with beta={self.beta} on {where}; "
+            f"NumPy {np.__version__}"
         )
 
     def compute(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
@@ -134,11 +163,18 @@ class SwishModel(_BatchedModel):
             return self.gpu(arrays, self.beta, self.output_dtype)
         return swish_batch(arrays, self.beta, self.output_dtype)
 
+    def profile_detail(self, executions: int) -> str:
+        if self.gpu is None:
+            return ""
+        steps = ("set device+buffers", "gather", "H2D", "kernel", "D2H", "sync", "split")
+        us = self.gpu.step_seconds / executions * 1e6
+        return "; GPU steps: " + ", ".join(f"{name} {t:.0f} us" for name, t in zip(steps, us, strict=True))
+
     def compute_on_device(self, tensors: list[Any]) -> list[Any]:
         if self.gpu is None:
             raise RuntimeError("received GPU tensors but this instance has no GPU path")
         outputs = self.gpu.on_device(tensors, self.beta)
-        return [pb_utils.Tensor.from_dlpack(self.output_name, out) for out in outputs]
+        return [pb_utils.Tensor(self.output_name, out) for out in outputs]
 
     def finalize(self) -> None:
         if self.gpu is not None:
@@ -146,7 +182,10 @@ class SwishModel(_BatchedModel):
 
 
 class IdentityModel(_BatchedModel):
-    """Returns its input: the floor any model of this backend can reach, for throughput comparisons."""
+    """Returns its input: the floor any model of this backend can reach, for throughput comparisons. Parameter
+    ``copy: yes`` returns fresh arrays instead of the input views (what any computing model has to send back)."""
 
     def compute(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+        if self.params.get("copy") == "yes":
+            return [a.copy() for a in arrays]
         return arrays

@@ -134,8 +134,8 @@ def load(path: str | os.PathLike[str] | None = None) -> SwishKernels:
             except OSError as exc:  # e.g. libswish.so without libnvinfer on this host
                 reasons.append(f"{candidate}: {exc}")
         raise SwishLibraryNotFound(
-            "no Swish kernels library could be loaded (build it with `cmake -S plugin -B .build && cmake --build "
-            f".build`, or set {ENV_VAR}):\n  " + "\n  ".join(reasons)
+            "no Swish kernels library could be loaded (build it with `make plugin`, or set "
+            f"{ENV_VAR}):\n  " + "\n  ".join(reasons)
         )
 
 

@@ -59,6 +59,19 @@ def pytriton_bundle() -> Path:
     return bundle
 
 
+def check_numpy_for_stub() -> None:
+    """The bundled Python-backend stub (Triton 24.10) was compiled against NumPy 1.x. With NumPy 2 it reads array
+    descriptors at the old layout and every output tensor comes back with zero bytes (seen on the H100 machine with
+    NumPy 2.5), so refuse to start instead of serving empty answers."""
+    import numpy
+
+    if int(numpy.__version__.split(".")[0]) >= 2:
+        raise LauncherError(
+            f"NumPy {numpy.__version__} is importable here, but the Python-backend stub of the bundled tritonserver "
+            "2.51 needs NumPy 1.x (with NumPy 2 every output comes back empty): pip install 'numpy<2'"
+        )
+
+
 def model_backend(config: model_config_pb2.ModelConfig) -> str:
     if config.backend:
         return config.backend
@@ -220,6 +233,7 @@ class TritonServer:
                     f"(`ss -ltnp 'sport = :{port}'` shows it) or choose another port"
                 )
         bundle = pytriton_bundle()
+        check_numpy_for_stub()
         backends = {p.name for p in (bundle / "backends").iterdir() if p.is_dir()}
         self.plan = plan_models(repo, backends, self.models)
         for name, why in self.plan.skipped:

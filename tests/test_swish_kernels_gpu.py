@@ -5,7 +5,7 @@ checked, and guard zones on both sides checked untouched. Error bounds (plugin/R
 FP32_ULP_BOUND ulp of the float64 reference; FP16/BF16 within the error of rounding the exact result to the type
 plus one ulp of the type.
 
-Needs a CUDA device, torch with CUDA, and a built library (``cmake -S plugin -B .build && cmake --build .build``
+Needs a CUDA device, torch with CUDA, and a built library (``make plugin``
 or SWISH_KERNELS_LIB); skips with the reason otherwise.
 """
 
