@@ -15,26 +15,18 @@ from swish_triton.concurrency_driver import prepare_gevent
 prepare_gevent()  # before anything else opens sockets or threads
 
 import argparse  # noqa: E402
-import os  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from swish_triton.concurrency_driver import run_driver, write_results  # noqa: E402
-
-DEFAULT_PORTS = {"http": "8000", "grpc": "8001"}
+from swish_triton.validation import add_server_arguments, server_url  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
-    parser.add_argument(
-        "-u",
-        "--url",
-        default=os.environ.get("TRITON_URL"),
-        help="host:port (default: 127.0.0.1 and the protocol's default port)",
-    )
-    parser.add_argument("-i", "--protocol", choices=["http", "grpc"], default="http")
+    add_server_arguments(parser)
     parser.add_argument("-m", "--model", default="swish_py")
     parser.add_argument("-c", "--concurrency", type=int, nargs="+", default=[1, 8], help="requests in flight")
     stop = parser.add_mutually_exclusive_group()
@@ -48,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     duration = args.duration if args.count is None else None
     if duration is None and args.count is None:
         duration = 5.0
-    url = args.url or f"127.0.0.1:{DEFAULT_PORTS[args.protocol]}"
+    url = server_url(args.url, args.protocol)
     results = []
     for c in args.concurrency:
         result = run_driver(

@@ -11,32 +11,23 @@ values, prints a table and ``PASS: <model>``, or the worst mismatch; exits non-z
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
-from swish_triton.validation import run_validation
-
-DEFAULT_PORTS = {"http": "8000", "grpc": "8001"}
+from swish_triton.validation import add_server_arguments, run_validation, server_url
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
-    parser.add_argument(
-        "-u",
-        "--url",
-        default=os.environ.get("TRITON_URL"),
-        help="host:port of the server (default: 127.0.0.1 and the protocol's default port)",
-    )
-    parser.add_argument("-i", "--protocol", choices=["http", "grpc"], default="http")
+    add_server_arguments(parser)
     parser.add_argument(
         "-m", "--model", action="append", dest="models", help="model to validate (repeatable; default: swish_py)"
     )
     parser.add_argument("-s", "--seed", type=int, default=0, help="random seed for the inputs")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every request and response")
     args = parser.parse_args(argv)
-    url = args.url or f"127.0.0.1:{DEFAULT_PORTS[args.protocol]}"
+    url = server_url(args.url, args.protocol)
     failed = 0
     for model in args.models or ["swish_py"]:
         report = run_validation(url, args.protocol, model, seed=args.seed, verbose=args.verbose, log=print)
