@@ -148,6 +148,7 @@ class SwishModel(_BatchedModel):
 
             try:
                 self.gpu = GpuSwish(int(args.get("model_instance_device_id", 0) or 0))
+                self.gpu.profile = bool(self.profile_every)
             except GpuUnavailable as exc:
                 if wanted == "gpu":
                     raise

@@ -25,7 +25,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -331,13 +331,6 @@ class TritonServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-@contextlib.contextmanager
-def serve(model_repository: Path, **kwargs: object) -> Iterator[TritonServer]:
-    server = TritonServer(Path(model_repository), **kwargs)  # type: ignore[arg-type]
-    with server:
-        yield server
 
 
 def env_default(name: str, default: str) -> str:
