@@ -37,7 +37,7 @@ lint: $(STAMP)
 	$(VENV)/bin/hadolint docker/Dockerfile
 	$(VENV)/bin/shellcheck scripts/*.sh docker/*.sh bench/*.sh plugin/*.sh plugin/tools/*.sh .ci/run
 	$(PY) build/trt_stubs.py
-	$(PY) -m mypy --config-file build/mypy.ini swish_triton/engine_builder.py swish_triton/profiling.py \
+	$(PY) -m mypy --config-file build/mypy.ini swish_triton/engines/builder.py swish_triton/engines/profiling.py \
 		build/build_engine.py build/trt_stubs.py
 
 format: $(STAMP)
@@ -45,7 +45,7 @@ format: $(STAMP)
 	$(PY) -m ruff check --fix .
 
 serve: $(STAMP)
-	$(PY) -m swish_triton.triton_launcher --model-repository model_repository
+	$(PY) -m swish_triton.serving.launcher --model-repository model_repository
 
 validate: $(STAMP)
 	$(PY) client/validate.py -i http -m swish_py -m swish_py_fp16
@@ -72,13 +72,13 @@ bench-kernels: $(STAMP)
 # TensorRT lives in the TensorRT host's (container's) Python, not in .venv.
 ENGINE_PYTHON ?= python3
 engines:
-	$(ENGINE_PYTHON) build/build_engine.py $(ENGINE_ARGS)
+	PYTHONPATH=$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH} $(ENGINE_PYTHON) -m swish_triton.engines.builder $(ENGINE_ARGS)
 
 engines-check:
-	$(ENGINE_PYTHON) build/build_engine.py --check
+	PYTHONPATH=$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH} $(ENGINE_PYTHON) -m swish_triton.engines.builder --check
 
 profile:
-	$(ENGINE_PYTHON) -m swish_triton.profiling $(PROFILE_ARGS)
+	PYTHONPATH=$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH} $(ENGINE_PYTHON) -m swish_triton.engines.profiling $(PROFILE_ARGS)
 
 bench: $(STAMP)
 	$(PY) bench/serving_bench.py

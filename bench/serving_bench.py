@@ -17,9 +17,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from swish_triton.model_variants import Variant, write_repository
-from swish_triton.perf_sweep import SweepRow, append_csv, markdown_table, plot, run_sweep
-from swish_triton.triton_launcher import TritonServer, free_port
+from swish_triton.perf.sweep import SweepRow, append_csv, markdown_table, plot, run_sweep
+from swish_triton.serving.launcher import TritonServer, free_port
+from swish_triton.serving.model_variants import Variant, write_repository
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -1,17 +1,13 @@
-"""Build (or, with --check, check) the TensorRT plans of model_repository/: a thin CLI over swish_triton.engine_builder.
+"""Build (or, with --check, check) the TensorRT plans of model_repository/: a thin CLI over swish_triton.engines.
 
-Run from a checkout: ``python build/build_engine.py [--check] [MODEL ...]``; ``--help`` lists the options.
+``python build/build_engine.py [--check] [MODEL ...]`` (or the console script ``swish-build-engines``);
+``--help`` lists the options. Inside a checkout whose Python lacks the package (an NGC TensorRT container's
+``python3``), run it as ``PYTHONPATH=. python3 build/build_engine.py`` or ``make engines``.
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-# Runs from a plain checkout too, where the package is not installed.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from swish_triton.engine_builder import main  # noqa: E402
+from swish_triton.engines.builder import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -10,7 +10,7 @@ non-zero if any request failed or any response differed from the reference.
 
 from __future__ import annotations
 
-from swish_triton.concurrency_driver import prepare_gevent
+from swish_triton.clients.concurrency import prepare_gevent
 
 prepare_gevent()  # before anything else opens sockets or threads
 
@@ -18,8 +18,8 @@ import argparse  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from swish_triton.concurrency_driver import run_driver, write_results  # noqa: E402
-from swish_triton.validation import add_server_arguments, server_url  # noqa: E402
+from swish_triton.clients.concurrency import run_driver, write_results  # noqa: E402
+from swish_triton.clients.validation import add_server_arguments, server_url  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,8 +15,8 @@ import os
 import sys
 from pathlib import Path
 
-from swish_triton.perf_analyzer import PerfAnalyzerNotFound
-from swish_triton.perf_sweep import append_csv, markdown_table, plot, run_sweep
+from swish_triton.perf.perf_analyzer import PerfAnalyzerNotFound
+from swish_triton.perf.sweep import append_csv, markdown_table, plot, run_sweep
 
 
 def main(argv: list[str] | None = None) -> int:

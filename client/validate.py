@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from swish_triton.validation import add_server_arguments, run_validation, server_url
+from swish_triton.clients.validation import add_server_arguments, run_validation, server_url
 
 
 def main(argv: list[str] | None = None) -> int:

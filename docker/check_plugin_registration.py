@@ -4,7 +4,7 @@ Triton's ``--backend-config=tensorrt,plugins=`` option and ``LD_PRELOAD`` only l
 registers nothing at load time builds fine and fails only when Triton deserializes the first engine. Run in the
 plugin build stage of docker/Dockerfile:
 
-    python3 check_plugin_registration.py .build/plugin/libswish.so plugin/swish_plugin.json
+    python3 check_plugin_registration.py .build/plugin/libswish.so swish_triton/swish_plugin.json
 """
 
 from __future__ import annotations

@@ -7,10 +7,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from swish_triton.perf_analyzer import PerfAnalyzerNotFound, concurrency_sweep, find_perf_analyzer, format_sweep
-from swish_triton.server_stats import batching_stats
-from swish_triton.triton_launcher import DEFAULT_PORTS, LauncherError, TritonServer, free_port, port_is_free
-from swish_triton.validation import run_validation
+from swish_triton.clients.validation import run_validation
+from swish_triton.perf.perf_analyzer import PerfAnalyzerNotFound, concurrency_sweep, find_perf_analyzer, format_sweep
+from swish_triton.perf.server_stats import batching_stats
+from swish_triton.serving.launcher import DEFAULT_PORTS, LauncherError, TritonServer, free_port, port_is_free
 
 SWISH_MODELS = ("swish_py", "swish_py_fp16")
 

@@ -1,4 +1,4 @@
-"""The plugin's identity (name, versions, fields), read from the one definition in ``plugin/swish_plugin.json``.
+"""The plugin's identity (name, versions, fields), read from the one definition, ``swish_plugin.json`` in this package.
 
 The C++ plugin is generated from the same file at CMake time, so Python and C++ cannot disagree.
 """
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-SPEC_PATH = Path(__file__).resolve().parent.parent / "plugin" / "swish_plugin.json"
+from swish_triton.locations import PLUGIN_SPEC_PATH as SPEC_PATH
 
 
 @dataclass(frozen=True)

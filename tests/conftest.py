@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from swish_triton.triton_launcher import TritonServer, free_port
+from swish_triton.serving.launcher import TritonServer, free_port
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL_REPOSITORY = REPO / "model_repository"

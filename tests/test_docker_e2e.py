@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from swish_triton.triton_launcher import free_port
+from swish_triton.serving.launcher import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = REPO / "compose.yaml"
@@ -200,7 +200,7 @@ def test_triton_runs_as_non_root_with_preload_only_in_tritonserver(stack: Stack)
 @pytest.mark.parametrize("protocol", ["http", "grpc"])
 @pytest.mark.parametrize("model", SWISH_MODELS)
 def test_validation_client(stack: Stack, model: str, protocol: str) -> None:
-    from swish_triton.validation import run_validation
+    from swish_triton.clients.validation import run_validation
 
     url = stack.http_url if protocol == "http" else stack.grpc_url
     report = run_validation(url, protocol, model, seed=5)
@@ -210,7 +210,7 @@ def test_validation_client(stack: Stack, model: str, protocol: str) -> None:
 @pytest.mark.parametrize("protocol", ["http", "grpc"])
 def test_relu_is_max_x_0(stack: Stack, protocol: str, rng: np.random.Generator) -> None:
     """relu is the one-kernel baseline, not Swish: its reference is max(x, 0), exactly."""
-    from swish_triton.validation import infer_input_class, make_client
+    from swish_triton.clients.validation import infer_input_class, make_client
 
     client = make_client(stack.http_url if protocol == "http" else stack.grpc_url, protocol)
     try:
@@ -278,7 +278,7 @@ def test_metrics(stack: Stack) -> None:
 
 
 def test_perf_analyzer_sweep(stack: Stack) -> None:
-    from swish_triton.perf_analyzer import PerfAnalyzerNotFound, concurrency_sweep, format_sweep
+    from swish_triton.perf.perf_analyzer import PerfAnalyzerNotFound, concurrency_sweep, format_sweep
 
     try:
         points = concurrency_sweep("swish", stack.grpc_url, "grpc", concurrency=(1, 4, 3), measurement_ms=1000)
@@ -312,7 +312,7 @@ def test_without_the_plugin_the_plugin_models_fail_to_load(stack: Stack) -> None
 
 def test_backend_config_loads_the_plugin(stack: Stack) -> None:
     stack.restart_triton("backend-config")
-    from swish_triton.validation import run_validation
+    from swish_triton.clients.validation import run_validation
 
     for model in PLUGIN_MODELS:
         report = run_validation(stack.grpc_url, "grpc", model, seed=7)
@@ -324,7 +324,7 @@ def test_backend_config_loads_the_plugin(stack: Stack) -> None:
 
 def test_preload_loads_the_plugin_again(stack: Stack) -> None:
     stack.restart_triton("preload")
-    from swish_triton.validation import run_validation
+    from swish_triton.clients.validation import run_validation
 
     for model in PLUGIN_MODELS:
         report = run_validation(stack.http_url, "http", model, seed=9)

@@ -2,7 +2,7 @@
 
 - every config.pbtxt parses strictly against Triton's schema (model_config_pb2);
 - the TensorRT models' configs agree with the builder's table and limits.ENGINE_PROFILE;
-- the builder's plugin identity agrees with plugin/swish_plugin.json;
+- the builder's plugin identity agrees with swish_triton/swish_plugin.json;
 - the builder's record/staleness logic and its one-line mismatch message;
 - mypy of the builder against tensorrt-stubs (skipped with the reason when mypy or the stubs are not installed).
 """
@@ -19,8 +19,8 @@ import pytest
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
-from swish_triton import engine_builder as eb
-from swish_triton import profiling
+from swish_triton.engines import builder as eb
+from swish_triton.engines import profiling
 from swish_triton.limits import ENGINE_PROFILE, MAX_BATCH_SIZE
 from swish_triton.plugin_spec import SPEC_PATH, load_plugin_spec
 
@@ -28,8 +28,8 @@ REPO = Path(__file__).resolve().parent.parent
 MODEL_REPOSITORY = REPO / "model_repository"
 CONFIGS = sorted(MODEL_REPOSITORY.glob("*/config.pbtxt"))
 TYPED_FILES = [
-    "swish_triton/engine_builder.py",
-    "swish_triton/profiling.py",
+    "swish_triton/engines/builder.py",
+    "swish_triton/engines/profiling.py",
     "build/build_engine.py",
     "build/trt_stubs.py",
 ]
@@ -275,7 +275,7 @@ def test_build_without_tensorrt_fails_in_one_clear_line() -> None:
     if eb.tensorrt_available():
         pytest.skip("TensorRT is installed here: this test is for hosts without it")
     done = subprocess.run(
-        [sys.executable, "-m", "swish_triton.engine_builder", "relu"],
+        [sys.executable, "-m", "swish_triton.engines.builder", "relu"],
         capture_output=True,
         text=True,
         timeout=120,
@@ -332,7 +332,7 @@ def test_profiling_recipes_match_engines() -> None:
 
 def test_profiling_cli_prints_commands() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "swish_triton.profiling", "--model", "swish_fp16", "--shape", "8x4096"],
+        [sys.executable, "-m", "swish_triton.engines.profiling", "--model", "swish_fp16", "--shape", "8x4096"],
         capture_output=True,
         text=True,
         timeout=120,

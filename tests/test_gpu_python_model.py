@@ -6,16 +6,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from swish_triton.clients.validation import run_validation
 from swish_triton.reference import compare_to_ref
-from swish_triton.triton_launcher import TritonServer
-from swish_triton.validation import run_validation
+from swish_triton.serving.launcher import TritonServer
 
 pytestmark = pytest.mark.gpu
 
 
 @pytest.fixture(scope="module")
 def gpu_swish():  # noqa: ANN201
-    from swish_triton.gpu_swish import GpuSwish
+    from swish_triton.kernels.gpu_swish import GpuSwish
 
     engine = GpuSwish(0)
     yield engine

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from swish_triton.triton_launcher import LauncherError, TritonServer, free_port, plan_models, port_is_free
+from swish_triton.serving.launcher import LauncherError, TritonServer, free_port, plan_models, port_is_free
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -76,7 +76,7 @@ def test_cli_serves_until_sigterm_and_exits_zero(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "swish_triton.triton_launcher",
+            "swish_triton.serving.launcher",
             "--model-repository",
             str(REPO / "model_repository"),
             "--http-port",

@@ -9,8 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from swish_triton.perf_sweep import SweepRow, markdown_table, read_csv, run_sweep
-from swish_triton.triton_launcher import TritonServer
+from swish_triton.perf.sweep import SweepRow, markdown_table, read_csv, run_sweep
+from swish_triton.serving.launcher import TritonServer
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -170,7 +170,7 @@ def test_model_analyzer_config_names_real_models_within_the_engine_profile() -> 
     import yaml
 
     from swish_triton.limits import ENGINE_PROFILE
-    from swish_triton.triton_launcher import read_model_config
+    from swish_triton.serving.launcher import read_model_config
 
     config = yaml.safe_load((REPO / "bench" / "model_analyzer.yaml").read_text())
     assert config["profile_models"]

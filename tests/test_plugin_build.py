@@ -3,7 +3,8 @@
 Builds the kernels library for one architecture (sm_90, to keep the compile short), and, for every TensorRT header
 set in third_party/ (git-ignored; see plugin/README.md, "Building"), the full plugin with -Wall -Wextra -Werror for
 this project's code, linked against a soname-only libnvinfer stub. Then: the generated header matches
-plugin/swish_plugin.json; libswish.so needs libnvinfer (DT_NEEDED, what LD_PRELOAD relies on) and exports the C ABI;
+swish_triton/swish_plugin.json; libswish.so needs libnvinfer (DT_NEEDED, what LD_PRELOAD relies on) and exports the
+C ABI;
 libswish_dynamic.so exports the loadLibrary entry points; the conformance driver's CPU-side cases pass (its GPU
 cases skip without a device); the C ABI validates arguments before touching CUDA.
 """
@@ -18,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from swish_triton import swish_kernels
+from swish_triton.kernels import library as swish_kernels
 
 REPO = Path(__file__).resolve().parent.parent
 PLUGIN = REPO / "plugin"
-SPEC = PLUGIN / "swish_plugin.json"
+SPEC = REPO / "swish_triton" / "swish_plugin.json"
 HEADER_SETS = {
     "10.16": REPO / "third_party" / "tensorrt-10.16" / "include",
     "11.1": REPO / "third_party" / "tensorrt-11.1" / "include",

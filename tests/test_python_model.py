@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from swish_triton.python_model import swish_batch
 from swish_triton.reference import swish_ref
+from swish_triton.serving.python_model import swish_batch
 
 
 def test_requests_of_different_lengths_come_back_in_order_and_shape(rng: np.random.Generator) -> None:

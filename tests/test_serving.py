@@ -17,12 +17,12 @@ import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
+from swish_triton.clients.validation import run_validation
 from swish_triton.limits import MAX_BATCH_SIZE, MAX_REQUEST_BYTES
-from swish_triton.perf_analyzer import concurrency_sweep, find_perf_analyzer
+from swish_triton.perf.perf_analyzer import concurrency_sweep, find_perf_analyzer
+from swish_triton.perf.server_stats import batching_stats
 from swish_triton.reference import compare_to_ref, swish_ref
-from swish_triton.server_stats import batching_stats
-from swish_triton.triton_launcher import TritonServer
-from swish_triton.validation import run_validation
+from swish_triton.serving.launcher import TritonServer
 
 REPO = Path(__file__).resolve().parent.parent
 PROTOCOLS = ["http", "grpc"]

@@ -1,4 +1,4 @@
-"""GPU tests of the Swish kernels through their C ABI (swish_triton.swish_kernels), against swish_ref.
+"""GPU tests of the Swish kernels through their C ABI (swish_triton.kernels.library), against swish_ref.
 
 Every dtype x sizes x element offsets x beta, plus special values; outputs poisoned before each run, every element
 checked, and guard zones on both sides checked untouched. Error bounds (plugin/README.md, "Numerics"): FP32 within
@@ -22,7 +22,7 @@ torch = pytest.importorskip("torch", reason="torch is needed to allocate device 
 if not torch.cuda.is_available():
     pytest.skip("no CUDA device", allow_module_level=True)
 
-from swish_triton import swish_kernels  # noqa: E402
+from swish_triton.kernels import library as swish_kernels  # noqa: E402
 from swish_triton.reference import swish_ref  # noqa: E402
 
 try:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from swish_triton import engine_builder as eb
+from swish_triton.engines import builder as eb
 from swish_triton.limits import ENGINE_PROFILE
 from swish_triton.reference import compare_to_ref, swish_ref
 

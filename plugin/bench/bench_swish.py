@@ -4,7 +4,7 @@ Bandwidth = (bytes read + bytes written) / median time per launch. Three rotatin
 from serving repeats. Sizes below --graph-below elements are timed over CUDA graph replays of many launches (a single
 launch from Python would measure launch overhead); larger sizes with CUDA events around a few back-to-back launches
 that are recorded behind an already queued launch (so host overhead is hidden, as in a real stream of work). The same
-method times all three kernels. The kernel is launched through the C ABI (swish_triton.swish_kernels), as the
+method times all three kernels. The kernel is launched through the C ABI (swish_triton.kernels.library), as the
 Python-backend model does.
 
 Appends one CSV row per (dtype, n, kernel) with GPU name, versions and a timestamp; prints a Markdown table.
@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from swish_triton import swish_kernels  # noqa: E402
+from swish_triton.kernels import library as swish_kernels  # noqa: E402
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 CAPI_NAMES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}

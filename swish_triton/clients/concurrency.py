@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from swish_triton.clients.validation import TRITON_DTYPES, check_health, infer_input_class, make_client
 from swish_triton.reference import compare_to_ref
-from swish_triton.validation import TRITON_DTYPES, check_health, infer_input_class, make_client
 
 
 def prepare_gevent() -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from swish_triton.gpu_swish import split_like
+from swish_triton.kernels.gpu_swish import split_like
 from swish_triton.limits import MAX_REQUEST_BYTES
 from swish_triton.reference import swish_ref
 
@@ -144,7 +144,7 @@ class SwishModel(_BatchedModel):
         self.gpu = None
         reason = "device=cpu in config.pbtxt"
         if wanted != "cpu":
-            from swish_triton.gpu_swish import GpuSwish, GpuUnavailable
+            from swish_triton.kernels.gpu_swish import GpuSwish, GpuUnavailable
 
             try:
                 self.gpu = GpuSwish(int(args.get("model_instance_device_id", 0) or 0))

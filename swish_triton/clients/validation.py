@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from swish_triton.reference import Comparison, compare_to_ref
-from swish_triton.triton_launcher import DEFAULT_PORTS
+from swish_triton.serving.launcher import DEFAULT_PORTS
 
 # Triton datatype -> (numpy dtype sent on the wire, tolerance name in swish_triton.reference.TOLERANCES)
 TRITON_DTYPES: dict[str, tuple[type[np.generic], str]] = {

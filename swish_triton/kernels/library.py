@@ -5,8 +5,8 @@ libnvinfer), checks its ABI version and launches ``swish_forward`` on a caller-g
 streams are plain integers, so any framework works: ``tensor.data_ptr()`` / ``torch.cuda.current_stream().cuda_stream``
 or ``cupy_array.data.ptr`` / ``cupy.cuda.get_current_stream().ptr``.
 
-Library search order: ``$SWISH_KERNELS_LIB``, then ``<repo>/.build/plugin/libswish_kernels.so`` (``make plugin``),
-``<repo>/.build/libswish_kernels.so``, then ``<repo>/.build/libswish.so``.
+Library search order: ``$SWISH_KERNELS_LIB``, then ``libswish_kernels.so`` and ``libswish.so`` in the build folder
+(``make plugin``: ``<checkout>/.build/plugin``, or ``$SWISH_BUILD_DIR/plugin``).
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ import os
 import threading
 from pathlib import Path
 
+from swish_triton.locations import plugin_build_dir
+
 ENV_VAR = "SWISH_KERNELS_LIB"
 ABI_VERSION = 1
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CANDIDATES = (
-    REPO_ROOT / ".build" / "plugin" / "libswish_kernels.so",
-    REPO_ROOT / ".build" / "libswish_kernels.so",
-    REPO_ROOT / ".build" / "libswish.so",
+    plugin_build_dir() / "libswish_kernels.so",
+    plugin_build_dir() / "libswish.so",
 )
 
 # Values of enum SwishDType in swishCApi.h.

@@ -5,7 +5,7 @@ backend directory with the Python-backend stub built for the running interpreter
 backend this server has (explicit model control) and says which it skipped and why, binds 127.0.0.1 by default,
 waits on ``/v2/health/ready`` and stops the server with SIGTERM, then SIGKILL after a timeout.
 
-    python -m swish_triton.triton_launcher --model-repository model_repository   # serves until Ctrl-C
+    python -m swish_triton.serving.launcher --model-repository model_repository   # serves until Ctrl-C
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Prints the commands (default) or runs them (``--run``, on a host with TensorRT's trtexec and the Nsight tools).
 The plan, plugin library, input name and shapes come from the same places the engine builder uses, so the commands
-match the engines in model_repository/. CLI: ``python -m swish_triton.profiling [--run] [--model swish]``.
+match the engines in model_repository/. CLI: ``python -m swish_triton.engines.profiling [--run] [--model swish]``.
 """
 
 from __future__ import annotations
@@ -16,10 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from swish_triton.engine_builder import (
+from swish_triton.engines.builder import (
     DEFAULT_MODEL_REPOSITORY,
     ENGINE_MODELS,
-    REPO_ROOT,
     BuildError,
     EngineModel,
     model_io,
@@ -28,8 +27,9 @@ from swish_triton.engine_builder import (
     select_models,
 )
 from swish_triton.limits import ENGINE_PROFILE
+from swish_triton.locations import build_dir
 
-DEFAULT_OUT_DIR = REPO_ROOT / ".build" / "profiles"
+DEFAULT_OUT_DIR = build_dir() / "profiles"
 DEFAULT_SHAPE = (ENGINE_PROFILE.opt_batch, ENGINE_PROFILE.opt_length)
 # The kernel-name filter for Nsight Compute: the plugin's kernels have "swish" in their names (any case).
 PLUGIN_KERNEL_REGEX = "regex:[Ss]wish"

@@ -2,12 +2,12 @@
 
 One table (``ENGINE_MODELS``) names the four TensorRT models and the network each holds. A model's input and output
 names and its data type come from its ``config.pbtxt``; the optimization profile comes from ``limits.ENGINE_PROFILE``;
-the plugin's name, versions and fields come from ``plugin/swish_plugin.json``. Each plan is written with a JSON record
-beside it (``model.plan.json``) saying what it was built from and for, so that a later run rebuilds only what is stale
-and ``--check`` can say in one line why Triton would refuse a plan.
+the plugin's name, versions and fields come from ``swish_triton/swish_plugin.json``. Each plan is written with a
+JSON record beside it (``model.plan.json``) saying what it was built from and for, so that a later run rebuilds
+only what is stale and ``--check`` can say in one line why Triton would refuse a plan.
 
 Only ``build``-side functions need TensorRT; the config, record and staleness logic runs anywhere (CI included).
-CLI: ``python -m swish_triton.engine_builder`` or ``python build/build_engine.py``.
+CLI: ``python -m swish_triton.engines.builder`` or ``python build/build_engine.py``.
 """
 
 from __future__ import annotations
@@ -30,17 +30,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from swish_triton.limits import ENGINE_PROFILE, Profile
+from swish_triton.locations import build_dir, default_model_repository, plugin_build_dir
 from swish_triton.plugin_spec import PluginSpec, load_plugin_spec
 
 if TYPE_CHECKING:
     import tensorrt as trt
     from tritonclient.grpc import model_config_pb2
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MODEL_REPOSITORY = REPO_ROOT / "model_repository"
-DEFAULT_PLUGIN_LIB = REPO_ROOT / ".build" / "plugin" / "libswish.so"
+DEFAULT_MODEL_REPOSITORY = default_model_repository()
+DEFAULT_PLUGIN_LIB = plugin_build_dir() / "libswish.so"
 # Outside the model repository: Triton treats every folder there as a model.
-DEFAULT_CACHE_DIR = REPO_ROOT / ".build" / "trt_cache"
+DEFAULT_CACHE_DIR = build_dir() / "trt_cache"
 PLAN_FILENAME = "model.plan"
 RECORD_SUFFIX = ".json"
 MODEL_VERSION = "1"
@@ -399,7 +399,7 @@ def load_plugin_library(lib: Path, spec: PluginSpec, tensorrt_version: str) -> A
     if creator is None:
         raise BuildError(
             f"{lib} loaded, but TensorRT's registry has no creator {spec.name!r} version {version!r} "
-            f"namespace {spec.namespace!r}: plugin and plugin/swish_plugin.json disagree"
+            f"namespace {spec.namespace!r}: plugin and swish_triton/swish_plugin.json disagree"
         )
     return creator
 
@@ -857,7 +857,7 @@ def build_arg_parser() -> argparse.ArgumentParser:
         type=_parse_field,
         default=[],
         metavar="NAME=VALUE",
-        help="plugin field for the Swish networks, e.g. beta=1.5 (default: plugin/swish_plugin.json's defaults)",
+        help="plugin field for the Swish networks, e.g. beta=1.5 (default: swish_triton/swish_plugin.json's defaults)",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="TensorRT's verbose log")
     return p

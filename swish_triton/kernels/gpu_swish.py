@@ -1,6 +1,6 @@
 """Swish on the GPU for the Python-backend model: one kernel launch per batch on the instance's own CUDA stream.
 
-The kernels are the plugin's (``libswish_kernels.so``'s C ABI, through swish_triton.swish_kernels). Memory and
+The kernels are the plugin's (``libswish_kernels.so``'s C ABI, through swish_triton.kernels.library). Memory and
 streams go through the CUDA runtime by ctypes, so the model needs neither torch nor CuPy: requests arriving over
 HTTP/gRPC are in host memory, and the batch is gathered straight into a pinned buffer, copied to the device,
 computed, and copied back, with a single synchronisation per ``execute()``. Buffers grow to the largest batch seen
@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from swish_triton.swish_kernels import SwishKernels
-from swish_triton.swish_kernels import load as load_kernels
+from swish_triton.kernels.library import SwishKernels
+from swish_triton.kernels.library import load as load_kernels
 
 CUDA_MEMCPY_HOST_TO_DEVICE = 1
 CUDA_MEMCPY_DEVICE_TO_HOST = 2

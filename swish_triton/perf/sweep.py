@@ -19,10 +19,9 @@ from pathlib import Path
 
 import tritonclient.http as httpclient
 
-from swish_triton.perf_analyzer import concurrency_sweep
-from swish_triton.server_stats import batching_stats
-
-REPO = Path(__file__).resolve().parent.parent
+from swish_triton.locations import checkout_root
+from swish_triton.perf.perf_analyzer import concurrency_sweep
+from swish_triton.perf.server_stats import batching_stats
 
 
 @dataclass(frozen=True)
@@ -96,11 +95,17 @@ def tensorrt_version(model_repository: Path | None = None) -> str:
 def git_commit() -> str:
     if shutil.which("git") is None:
         return "unknown"
-    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    head = subprocess.run(
+        ["git", "-C", str(checkout_root() or Path.cwd()), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+    )
     if head.returncode != 0:
         return "unknown"
     dirty = subprocess.run(
-        ["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
+        ["git", "-C", str(checkout_root() or Path.cwd()), "status", "--porcelain", "--untracked-files=no"],
+        capture_output=True,
+        text=True,
     ).stdout.strip()
     return head.stdout.strip() + ("-dirty" if dirty else "")
 

@@ -1,0 +1,1 @@
+"""The TensorRT engine builder (TensorRT >= 10) and its profiling commands."""

@@ -1,0 +1,1 @@
+"""Serving: the embedded-Triton launcher and the Python-backend models."""
