@@ -43,3 +43,11 @@ def load_plugin_spec(path: Path = SPEC_PATH) -> PluginSpec:
         fields=tuple(PluginField(f["name"], f["type"], float(f["default"])) for f in raw["fields"]),
         dtypes=tuple(raw["dtypes"]),
     )
+
+
+def field_default(name: str) -> float:
+    """The default of one plugin field (e.g. ``beta``), from the spec."""
+    for spec_field in load_plugin_spec().fields:
+        if spec_field.name == name:
+            return spec_field.default
+    raise KeyError(f"the plugin has no field {name!r}")

@@ -170,7 +170,7 @@ def test_model_analyzer_config_names_real_models_within_the_engine_profile() -> 
     import yaml
 
     from swish_triton.limits import ENGINE_PROFILE
-    from swish_triton.serving.launcher import read_model_config
+    from swish_triton.model_config import read_model_config
 
     config = yaml.safe_load((REPO / "bench" / "model_analyzer.yaml").read_text())
     assert config["profile_models"]

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from swish_triton.errors import SwishError
 from swish_triton.reference import Comparison, compare_to_ref
 from swish_triton.serving.launcher import DEFAULT_PORTS
 
@@ -44,7 +45,7 @@ def server_url(url: str | None, protocol: str) -> str:
     return url or f"127.0.0.1:{DEFAULT_PORTS[protocol]}"
 
 
-class ValidationError(RuntimeError):
+class ValidationError(SwishError):
     pass
 
 

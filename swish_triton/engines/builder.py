@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from swish_triton import model_config
+from swish_triton.errors import SwishError
 from swish_triton.limits import ENGINE_PROFILE, Profile
 from swish_triton.locations import build_dir, default_model_repository, plugin_build_dir
 from swish_triton.plugin_spec import PluginSpec, load_plugin_spec
@@ -83,7 +85,7 @@ ENGINE_MODELS: tuple[EngineModel, ...] = (
 ENGINE_MODEL_NAMES = tuple(m.name for m in ENGINE_MODELS)
 
 
-class BuildError(RuntimeError):
+class BuildError(SwishError):
     """A model cannot be built or checked; the message is meant for the user as it is."""
 
 
@@ -122,14 +124,11 @@ def _model_config_module() -> Any:
 
 
 def read_model_config(path: Path) -> model_config_pb2.ModelConfig:
-    """Parse a config.pbtxt strictly: an unknown field or a wrong type is an error."""
-    from google.protobuf import text_format
-
-    model_config_pb2 = _model_config_module()
+    """Parse a config.pbtxt strictly (``swish_triton.model_config``); errors are BuildErrors naming the file."""
     try:
-        return text_format.Parse(Path(path).read_text(), model_config_pb2.ModelConfig())
-    except text_format.ParseError as e:
-        raise BuildError(f"{path}: {e}") from e
+        return model_config.read_model_config(path)
+    except model_config.ModelConfigError as e:
+        raise BuildError(str(e)) from e
 
 
 def model_io(model: EngineModel, model_repository: Path) -> ModelIO:

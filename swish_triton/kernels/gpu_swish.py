@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from swish_triton.errors import SwishError
 from swish_triton.kernels.library import SwishKernels
 from swish_triton.kernels.library import load as load_kernels
 
@@ -39,7 +40,7 @@ def split_like(flat: np.ndarray, arrays: list[np.ndarray]) -> list[np.ndarray]:
     return out
 
 
-class GpuUnavailable(RuntimeError):
+class GpuUnavailable(SwishError):
     """No usable GPU, CUDA runtime or kernels library; the message says which."""
 
 

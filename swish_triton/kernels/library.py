@@ -16,6 +16,7 @@ import os
 import threading
 from pathlib import Path
 
+from swish_triton.errors import SwishError
 from swish_triton.locations import plugin_build_dir
 
 ENV_VAR = "SWISH_KERNELS_LIB"
@@ -48,7 +49,7 @@ STATUS_NAMES: dict[int, str] = {
 }
 
 
-class SwishKernelsError(RuntimeError):
+class SwishKernelsError(SwishError):
     """A swish_forward call failed; ``status`` is the C ABI's SwishStatus code."""
 
     def __init__(self, status: int, message: str) -> None:
@@ -56,7 +57,7 @@ class SwishKernelsError(RuntimeError):
         self.status = status
 
 
-class SwishLibraryNotFound(OSError):
+class SwishLibraryNotFound(SwishError, OSError):
     """No loadable library with the Swish C ABI was found."""
 
 

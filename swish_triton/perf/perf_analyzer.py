@@ -20,8 +20,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from swish_triton.errors import SwishError
 
-class PerfAnalyzerNotFound(RuntimeError):
+
+class PerfAnalyzerNotFound(SwishError):
     pass
 
 

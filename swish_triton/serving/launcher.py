@@ -29,8 +29,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
+
+from swish_triton.errors import SwishError
+from swish_triton.model_config import read_model_config
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORTS = {"http": 8000, "grpc": 8001, "metrics": 8002}
@@ -44,7 +46,7 @@ PLATFORM_BACKENDS = {
 BACKEND_NAMES = {"tensorrt": "TensorRT", "python": "Python", "onnxruntime": "ONNX Runtime", "pytorch": "PyTorch"}
 
 
-class LauncherError(RuntimeError):
+class LauncherError(SwishError):
     """The server could not be started (or stopped) as asked; the message says why."""
 
 
@@ -76,12 +78,6 @@ def model_backend(config: model_config_pb2.ModelConfig) -> str:
     if config.backend:
         return config.backend
     return PLATFORM_BACKENDS.get(config.platform, config.platform or "unknown")
-
-
-def read_model_config(model_dir: Path) -> model_config_pb2.ModelConfig:
-    config = model_config_pb2.ModelConfig()
-    text_format.Parse((model_dir / "config.pbtxt").read_text(), config)
-    return config
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
-from swish_triton.serving.launcher import read_model_config
+from swish_triton.model_config import read_model_config
 
 
 @dataclass(frozen=True)
