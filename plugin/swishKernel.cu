@@ -22,43 +22,18 @@
 #define SWISH_STREAMING_STORES 0
 #endif
 
-// The tuning knobs below were measured on an H100 (plugin/README.md, "Performance"); the defaults won.
-//
-// 16-byte packs per thread and loop iteration of the vector body.
-#ifndef SWISH_PACKS_PER_THREAD
-#define SWISH_PACKS_PER_THREAD 1
-#endif
-
-// Minimum resident blocks per SM asked of the compiler for the vector kernel (0: let it choose registers freely).
-#ifndef SWISH_MIN_BLOCKS
-#define SWISH_MIN_BLOCKS 0
-#endif
-
-// 1: refine the hardware reciprocal with a Newton step (about half an ulp); 0: use it as is (about one ulp).
-#ifndef SWISH_NEWTON
-#define SWISH_NEWTON 1
-#endif
-
-// Grid cap of the vector kernel, in resident waves of the device (SM count x resident blocks per SM, cached per
-// device): below the cap every thread handles SWISH_PACKS_PER_THREAD packs and no block loops; above it the blocks
-// loop grid-stride. One resident wave that loops measured 0.85-0.93x copy bandwidth; many short blocks >= 0.99x,
-// because blocks then start and finish at different times and loads overlap other blocks' arithmetic. 0: no cap.
-#ifndef SWISH_WAVES
-#define SWISH_WAVES 256
-#endif
-
-#if SWISH_MIN_BLOCKS > 0
-#define SWISH_VECTOR_BOUNDS __launch_bounds__(kThreads, SWISH_MIN_BLOCKS)
-#else
-#define SWISH_VECTOR_BOUNDS __launch_bounds__(kThreads)
-#endif
-
 namespace swish
 {
 namespace detail
 {
 
 constexpr int kThreads = 128;         // threads per block (small blocks balance short grids better)
+// Grid cap of the vector kernel, in resident waves of the device (SM count x resident blocks per SM, cached per
+// device): below the cap every thread handles one 16-byte pack and no block loops; above it the blocks loop
+// grid-stride. One resident wave that loops measured 0.85-0.93x copy bandwidth on an H100; many short blocks >= 0.99x,
+// because blocks then start and finish at different times and loads overlap other blocks' arithmetic
+// (plugin/README.md, "Performance").
+constexpr int64_t kMaxWaves = 256;
 constexpr int kScalarUnroll = 8;      // elements in flight per thread in the unaligned fallback
 constexpr int kMaxCachedDevices = 64; // launch limits are cached per device ordinal below this
 
@@ -149,9 +124,7 @@ __device__ __forceinline__ float swishFast(float x, ScaledBeta const& b, bool& c
     float const e = fmaf(-e0, lo, e0); // e0 * exp(-lo) to first order (|lo| < 2^-16)
     float const d = 1.F + e;
     float r = rcpApprox(d);
-#if SWISH_NEWTON
-    r = fmaf(r, fmaf(-d, r, 1.F), r); // one Newton step: 1 / d to about half an ulp
-#endif
+    r = fmaf(r, fmaf(-d, r, 1.F), r); // one Newton step: 1 / d to about half an ulp (about one ulp without it)
     return (x * (negative ? e : 1.F)) * r;
 }
 
@@ -199,8 +172,6 @@ struct alignas(16) Pack
     T v[kSize];
 };
 
-// One pack in, one pack out. The input pack stays intact so that the (rare) cold elements can be redone from it
-// without keeping float copies of every element alive.
 // Kernel modes, chosen per launch on the host.
 enum Mode : int
 {
@@ -209,6 +180,8 @@ enum Mode : int
     kHugeBeta = 2  // |beta| > 2.3e38: double precision for every element
 };
 
+// One pack in, one pack out. The input pack stays intact so that the (rare) cold elements can be redone from it
+// without keeping float copies of every element alive.
 template <typename T, int kMode>
 __device__ __forceinline__ Pack<T> swishPack(Pack<T> const& in, ScaledBeta const& b)
 {
@@ -270,12 +243,6 @@ __device__ __forceinline__ T swishOne(T in, ScaledBeta const& b)
 }
 
 template <typename T>
-__host__ __device__ constexpr int packsPerThread()
-{
-    return SWISH_PACKS_PER_THREAD;
-}
-
-template <typename T>
 __device__ __forceinline__ void storePack(Pack<T>* dst, Pack<T> const& value)
 {
 #if SWISH_STREAMING_STORES
@@ -285,15 +252,13 @@ __device__ __forceinline__ void storePack(Pack<T>* dst, Pack<T> const& value)
 #endif
 }
 
-// Elements [0, head) and [tailStart, n) scalar; the 16-byte-aligned body [head, tailStart) as Pack<T> vectors,
-// kUnroll packs per thread and iteration, all loaded before the first is computed, spaced one grid apart (each
-// warp access stays contiguous). in and out have the same address modulo 16, so one head aligns both.
-// in == out (in place) is allowed, which is why the pointers are not __restrict__.
+// Elements [0, head) and [tailStart, n) scalar; the 16-byte-aligned body [head, tailStart) as Pack<T> vectors, one
+// pack per thread, grid-stride beyond the grid cap (kMaxWaves). in and out have the same address modulo 16, so one
+// head aligns both. in == out (in place) is allowed, which is why the pointers are not __restrict__.
 template <typename T, int kMode>
-__global__ void SWISH_VECTOR_BOUNDS swishVectorKernel(
+__global__ void __launch_bounds__(kThreads) swishVectorKernel(
     T const* in, T* out, int64_t head, int64_t nPacks, int64_t tailStart, int64_t n, ScaledBeta beta)
 {
-    constexpr int kUnroll = packsPerThread<T>();
     int64_t const tid = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
     int64_t const gridThreads = static_cast<int64_t>(gridDim.x) * kThreads;
     if (tid < head)
@@ -307,28 +272,9 @@ __global__ void SWISH_VECTOR_BOUNDS swishVectorKernel(
 
     Pack<T> const* src = reinterpret_cast<Pack<T> const*>(in + head);
     Pack<T>* dst = reinterpret_cast<Pack<T>*>(out + head);
-    int64_t const stride = gridThreads * kUnroll;
-    for (int64_t base = tid; base < nPacks; base += stride)
+    for (int64_t i = tid; i < nPacks; i += gridThreads)
     {
-        Pack<T> packs[kUnroll];
-#pragma unroll
-        for (int u = 0; u < kUnroll; ++u)
-        {
-            int64_t const i = base + u * gridThreads;
-            if (i < nPacks)
-            {
-                packs[u] = src[i];
-            }
-        }
-#pragma unroll
-        for (int u = 0; u < kUnroll; ++u)
-        {
-            int64_t const i = base + u * gridThreads;
-            if (i < nPacks)
-            {
-                storePack(dst + i, swishPack<T, kMode>(packs[u], beta));
-            }
-        }
+        storePack(dst + i, swishPack<T, kMode>(src[i], beta));
     }
 }
 
@@ -425,9 +371,8 @@ cudaError_t launchAs(cudaStream_t stream, T const* input, T* output, int64_t n, 
         int64_t const head = misalignment == 0 ? 0 : (n < packSize - misalignment ? n : packSize - misalignment);
         int64_t const nPacks = (n - head) / packSize;
         int64_t const tailStart = head + nPacks * packSize;
-        int64_t const perBlock = static_cast<int64_t>(kThreads) * packsPerThread<T>();
-        int64_t blocks = (nPacks + perBlock - 1) / perBlock;
-        gridLimit = SWISH_WAVES > 0 ? gridLimit * SWISH_WAVES : INT32_MAX;
+        int64_t blocks = (nPacks + kThreads - 1) / kThreads;
+        gridLimit = gridLimit * kMaxWaves;
         gridLimit = gridLimit > INT32_MAX ? INT32_MAX : gridLimit;
         blocks = blocks < 1 ? 1 : (blocks > gridLimit ? gridLimit : blocks);
         swishVectorKernel<T, kMode>

@@ -1,10 +1,8 @@
 /*
- * SwishPlugin version "2" (IPluginV3). Every noexcept method catches everything and reports through
- * swish::reportError: inside Triton an escaped exception or an abort would take the server down.
+ * SwishPlugin version "2" (IPluginV3). Every noexcept method that can fail runs its body through swish::guarded,
+ * which catches everything and reports it: inside Triton an escaped exception or an abort would take the server down.
  */
 #include "swishPlugin.h"
-
-#include <exception>
 
 namespace swish
 {
@@ -48,8 +46,8 @@ void SwishPluginV3::bindSerialFields() noexcept
 
 nvinfer1::IPluginCapability* SwishPluginV3::getCapabilityInterface(nvinfer1::PluginCapabilityType type) noexcept
 {
-    try
-    {
+    return guarded<nvinfer1::IPluginCapability*>(
+        "getCapabilityInterface", mRecorder, nullptr, [&]() -> nvinfer1::IPluginCapability* {
         switch (type)
         {
         case nvinfer1::PluginCapabilityType::kCORE:
@@ -60,33 +58,14 @@ nvinfer1::IPluginCapability* SwishPluginV3::getCapabilityInterface(nvinfer1::Plu
             return static_cast<nvinfer1::IPluginV3OneRuntime*>(this);
         }
         throw SwishError("unknown capability type");
-    }
-    catch (std::exception const& e)
-    {
-        reportError("getCapabilityInterface", e, mRecorder);
-    }
-    catch (...)
-    {
-        reportError("getCapabilityInterface", "unknown exception", mRecorder);
-    }
-    return nullptr;
+    });
 }
 
 nvinfer1::IPluginV3* SwishPluginV3::clone() noexcept
 {
-    try
-    {
+    return guarded<nvinfer1::IPluginV3*>("clone", mRecorder, nullptr, [&] {
         return new SwishPluginV3(*this);
-    }
-    catch (std::exception const& e)
-    {
-        reportError("clone", e, mRecorder);
-    }
-    catch (...)
-    {
-        reportError("clone", "unknown exception", mRecorder);
-    }
-    return nullptr;
+    });
 }
 
 char const* SwishPluginV3::getPluginName() const noexcept
@@ -112,8 +91,7 @@ int32_t SwishPluginV3::getNbOutputs() const noexcept
 int32_t SwishPluginV3::getOutputDataTypes(
     DataType* outputTypes, int32_t nbOutputs, DataType const* inputTypes, int32_t nbInputs) const noexcept
 {
-    try
-    {
+    return guarded("getOutputDataTypes", mRecorder, -1, [&] {
         checkIoCount(nbInputs, nbOutputs);
         if (outputTypes == nullptr || inputTypes == nullptr)
         {
@@ -121,24 +99,14 @@ int32_t SwishPluginV3::getOutputDataTypes(
         }
         outputTypes[0] = outputType(inputTypes[0]);
         return 0;
-    }
-    catch (std::exception const& e)
-    {
-        reportError("getOutputDataTypes", e, mRecorder);
-    }
-    catch (...)
-    {
-        reportError("getOutputDataTypes", "unknown exception", mRecorder);
-    }
-    return -1;
+    });
 }
 
 int32_t SwishPluginV3::getOutputShapes(nvinfer1::DimsExprs const* inputs, int32_t nbInputs,
     nvinfer1::DimsExprs const* /*shapeInputs*/, int32_t nbShapeInputs, nvinfer1::DimsExprs* outputs, int32_t nbOutputs,
     nvinfer1::IExprBuilder& /*exprBuilder*/) noexcept
 {
-    try
-    {
+    return guarded("getOutputShapes", mRecorder, -1, [&] {
         checkIoCount(nbInputs, nbOutputs);
         if (nbShapeInputs != 0)
         {
@@ -150,23 +118,13 @@ int32_t SwishPluginV3::getOutputShapes(nvinfer1::DimsExprs const* inputs, int32_
         }
         outputs[0] = inputs[0]; // same rank and the same (possibly symbolic) extents
         return 0;
-    }
-    catch (std::exception const& e)
-    {
-        reportError("getOutputShapes", e, mRecorder);
-    }
-    catch (...)
-    {
-        reportError("getOutputShapes", "unknown exception", mRecorder);
-    }
-    return -1;
+    });
 }
 
 bool SwishPluginV3::supportsFormatCombination(
     int32_t pos, nvinfer1::DynamicPluginTensorDesc const* inOut, int32_t nbInputs, int32_t nbOutputs) noexcept
 {
-    try
-    {
+    return guarded("supportsFormatCombination", mRecorder, false, [&] {
         checkIoCount(nbInputs, nbOutputs);
         if (inOut == nullptr)
         {
@@ -174,23 +132,13 @@ bool SwishPluginV3::supportsFormatCombination(
         }
         nvinfer1::PluginTensorDesc const descs[2] = {inOut[0].desc, inOut[1].desc};
         return supportsCombination(pos, descs, nbInputs, nbOutputs);
-    }
-    catch (std::exception const& e)
-    {
-        reportError("supportsFormatCombination", e, mRecorder);
-    }
-    catch (...)
-    {
-        reportError("supportsFormatCombination", "unknown exception", mRecorder);
-    }
-    return false;
+    });
 }
 
 int32_t SwishPluginV3::configurePlugin(nvinfer1::DynamicPluginTensorDesc const* in, int32_t nbInputs,
     nvinfer1::DynamicPluginTensorDesc const* out, int32_t nbOutputs) noexcept
 {
-    try
-    {
+    return guarded("configurePlugin", mRecorder, -1, [&] {
         checkIoCount(nbInputs, nbOutputs);
         if (in == nullptr || out == nullptr)
         {
@@ -198,16 +146,7 @@ int32_t SwishPluginV3::configurePlugin(nvinfer1::DynamicPluginTensorDesc const* 
         }
         checkConfiguration(in[0].desc, out[0].desc, false);
         return 0;
-    }
-    catch (std::exception const& e)
-    {
-        reportError("configurePlugin", e, mRecorder);
-    }
-    catch (...)
-    {
-        reportError("configurePlugin", "unknown exception", mRecorder);
-    }
-    return -1;
+    });
 }
 
 size_t SwishPluginV3::getWorkspaceSize(nvinfer1::DynamicPluginTensorDesc const* /*inputs*/, int32_t /*nbInputs*/,
@@ -219,8 +158,7 @@ size_t SwishPluginV3::getWorkspaceSize(nvinfer1::DynamicPluginTensorDesc const* 
 int32_t SwishPluginV3::onShapeChange(nvinfer1::PluginTensorDesc const* in, int32_t nbInputs,
     nvinfer1::PluginTensorDesc const* out, int32_t nbOutputs) noexcept
 {
-    try
-    {
+    return guarded("onShapeChange", mRecorder, -1, [&] {
         checkIoCount(nbInputs, nbOutputs);
         if (in == nullptr || out == nullptr)
         {
@@ -229,78 +167,40 @@ int32_t SwishPluginV3::onShapeChange(nvinfer1::PluginTensorDesc const* in, int32
         checkConfiguration(in[0], out[0], true);
         static_cast<void>(volume(in[0].dims));
         return 0;
-    }
-    catch (std::exception const& e)
-    {
-        reportError("onShapeChange", e, mRecorder);
-    }
-    catch (...)
-    {
-        reportError("onShapeChange", "unknown exception", mRecorder);
-    }
-    return -1;
+    });
 }
 
 int32_t SwishPluginV3::enqueue(nvinfer1::PluginTensorDesc const* inputDesc,
     nvinfer1::PluginTensorDesc const* outputDesc, void const* const* inputs, void* const* outputs, void* /*workspace*/,
     cudaStream_t stream) noexcept
 {
-    try
-    {
+    return guarded("enqueue", mRecorder, -1, [&] {
         if (inputDesc == nullptr || outputDesc == nullptr || inputs == nullptr || outputs == nullptr)
         {
             throw SwishError("null descriptor or buffer array");
         }
         enqueueSwish(inputDesc[0], outputDesc[0], inputs[0], outputs[0], mParams.beta, stream);
         return 0;
-    }
-    catch (std::exception const& e)
-    {
-        reportError("enqueue", e, mRecorder);
-    }
-    catch (...)
-    {
-        reportError("enqueue", "unknown exception", mRecorder);
-    }
-    return -1;
+    });
 }
 
 nvinfer1::IPluginV3* SwishPluginV3::attachToContext(nvinfer1::IPluginResourceContext* context) noexcept
 {
-    try
-    {
+    return guarded<nvinfer1::IPluginV3*>("attachToContext", mRecorder, nullptr, [&] {
         auto* plugin = new SwishPluginV3(*this);
         plugin->mRecorder = context != nullptr ? context->getErrorRecorder() : nullptr;
         return plugin;
-    }
-    catch (std::exception const& e)
-    {
-        reportError("attachToContext", e, mRecorder);
-    }
-    catch (...)
-    {
-        reportError("attachToContext", "unknown exception", mRecorder);
-    }
-    return nullptr;
+    });
 }
 
 nvinfer1::PluginFieldCollection const* SwishPluginV3::getFieldsToSerialize() noexcept
 {
-    try
-    {
+    return guarded<nvinfer1::PluginFieldCollection const*>(
+        "getFieldsToSerialize", mRecorder, nullptr, [&] {
         validateParams(mParams);
         bindSerialFields();
         return &mSerialCollection;
-    }
-    catch (std::exception const& e)
-    {
-        reportError("getFieldsToSerialize", e, mRecorder);
-    }
-    catch (...)
-    {
-        reportError("getFieldsToSerialize", "unknown exception", mRecorder);
-    }
-    return nullptr;
+    });
 }
 
 SwishPluginV3Creator::SwishPluginV3Creator()
@@ -334,24 +234,14 @@ nvinfer1::PluginFieldCollection const* SwishPluginV3Creator::getFieldNames() noe
 nvinfer1::IPluginV3* SwishPluginV3Creator::createPlugin(
     char const* /*name*/, nvinfer1::PluginFieldCollection const* fc, nvinfer1::TensorRTPhase phase) noexcept
 {
-    try
-    {
+    return guarded<nvinfer1::IPluginV3*>("createPlugin", nullptr, nullptr, [&] {
         FieldPhase const fieldPhase =
             phase == nvinfer1::TensorRTPhase::kRUNTIME ? FieldPhase::kRuntime : FieldPhase::kBuild;
-        return new SwishPluginV3(parseFields(fc, fieldPhase));
-    }
-    catch (std::exception const& e)
-    {
-        reportError("createPlugin", e);
-    }
-    catch (...)
-    {
-        reportError("createPlugin", "unknown exception");
-    }
-    return nullptr;
+        return new SwishPluginV3(parseFields(fc, fieldPhase, "createPlugin"));
+    });
 }
 
-#ifndef SWISH_NO_STATIC_REGISTRATION
+#ifndef SWISH_LOADABLE_LIBRARY
 // Registers when the library is loaded (dlopen, LD_PRELOAD, Triton's plugins= option).
 REGISTER_TENSORRT_PLUGIN(SwishPluginV3Creator);
 #endif

@@ -72,6 +72,36 @@ void checkFormatVersion(int32_t version)
     }
 }
 
+// The logger of the moment (see setLoggerFinder in the header), or nullptr.
+nvinfer1::ILogger* currentLogger() noexcept
+{
+    nvinfer1::ILoggerFinder* const finder = gLoggerFinder.load();
+    if (finder != nullptr)
+    {
+        return finder->findLogger();
+    }
+#ifdef SWISH_LOADABLE_LIBRARY
+    return nullptr; // no libnvinfer to ask: a loadable library must not depend on it
+#else
+    return getLogger();
+#endif
+}
+
+void logMessage(nvinfer1::ILogger::Severity severity, std::string const& message) noexcept
+{
+    nvinfer1::ILogger* const logger = currentLogger();
+    if (logger != nullptr)
+    {
+        logger->log(severity, message.c_str());
+    }
+}
+
+std::string formatName(nvinfer1::TensorFormat format)
+{
+    FormatRule const* rule = findFormatRule(format);
+    return rule != nullptr ? rule->name : "TensorFormat " + std::to_string(static_cast<int32_t>(format));
+}
+
 char const* typeName(DataType type)
 {
     switch (type)
@@ -112,7 +142,7 @@ void validateParams(SwishParams const& params)
     }
 }
 
-SwishParams parseFields(nvinfer1::PluginFieldCollection const* fc, FieldPhase phase)
+SwishParams parseFields(nvinfer1::PluginFieldCollection const* fc, FieldPhase phase, char const* where)
 {
     SwishParams params;
     bool haveBeta = false;
@@ -153,7 +183,9 @@ SwishParams parseFields(nvinfer1::PluginFieldCollection const* fc, FieldPhase ph
         }
         else
         {
-            throw SwishError(fieldError(field.name, "unknown field"));
+            // TensorRT's ONNX parser hands every attribute of the node to createPlugin; refusing the ones this plugin
+            // does not use would make such models fail to parse.
+            reportWarning(where, fieldError(field.name, "unknown field, ignored").c_str());
         }
     }
     if (phase == FieldPhase::kRuntime && (!haveBeta || !haveVersion))
@@ -234,12 +266,12 @@ bool supportsCombination(int32_t pos, nvinfer1::PluginTensorDesc const* inOut, i
         throw SwishError("position " + std::to_string(pos) + " out of range");
     }
     nvinfer1::PluginTensorDesc const& desc = inOut[pos];
-    if (desc.format != nvinfer1::TensorFormat::kLINEAR || !isSupportedType(desc.type))
+    if (!formatAccepts(desc.format, desc.type, desc.dims.nbDims))
     {
         return false;
     }
     // TensorRT asks position by position; the output may only look at the input (positions before it).
-    return pos == 0 || desc.type == inOut[0].type;
+    return pos == 0 || (desc.type == inOut[0].type && desc.format == inOut[0].format);
 }
 
 void checkConfiguration(nvinfer1::PluginTensorDesc const& in, nvinfer1::PluginTensorDesc const& out, bool checkDims)
@@ -249,13 +281,15 @@ void checkConfiguration(nvinfer1::PluginTensorDesc const& in, nvinfer1::PluginTe
         throw SwishError(std::string("input ") + typeName(in.type) + " and output " + typeName(out.type) +
                          ": need the same type among FP32, FP16, BF16");
     }
-    if (in.format != nvinfer1::TensorFormat::kLINEAR || out.format != nvinfer1::TensorFormat::kLINEAR)
-    {
-        throw SwishError("only the linear format is supported");
-    }
     if (in.dims.nbDims != out.dims.nbDims || in.dims.nbDims < 0 || in.dims.nbDims > nvinfer1::Dims::MAX_DIMS)
     {
         throw SwishError("input and output ranks differ or are invalid");
+    }
+    if (in.format != out.format || !formatAccepts(in.format, in.type, in.dims.nbDims))
+    {
+        throw SwishError(std::string("input ") + formatName(in.format) + " and output " + formatName(out.format) +
+                         " at rank " + std::to_string(in.dims.nbDims) + " with " + typeName(in.type) +
+                         ": need the same format, one that supports the type at this rank (plugin/README.md)");
     }
     if (checkDims)
     {
@@ -292,12 +326,51 @@ int64_t volume(nvinfer1::Dims const& dims)
     return n;
 }
 
+int64_t paddedVolume(nvinfer1::Dims const& dims, nvinfer1::TensorFormat format)
+{
+    FormatRule const* rule = findFormatRule(format);
+    if (rule == nullptr)
+    {
+        throw SwishError(std::string("unsupported format ") + formatName(format));
+    }
+    if (dims.nbDims < rule->channelFromEnd)
+    {
+        throw SwishError(std::string(rule->name) + " needs rank >= " + std::to_string(rule->channelFromEnd) +
+                         ", got " + std::to_string(dims.nbDims));
+    }
+    nvinfer1::Dims padded = dims;
+    if (rule->vectorSize > 1)
+    {
+        int64_t& channels = padded.d[dims.nbDims - rule->channelFromEnd];
+        if (channels < 0)
+        {
+            throw SwishError("unresolved or negative channel extent");
+        }
+        int64_t const v = rule->vectorSize;
+        if (channels > std::numeric_limits<int64_t>::max() - (v - 1))
+        {
+            throw SwishError("element count overflows int64");
+        }
+        channels = (channels + v - 1) / v * v;
+    }
+    return volume(padded);
+}
+
 void enqueueSwish(nvinfer1::PluginTensorDesc const& inDesc, nvinfer1::PluginTensorDesc const& outDesc,
     void const* input, void* output, float beta, cudaStream_t stream)
 {
     checkConfiguration(inDesc, outDesc, true);
-    int64_t const n = volume(inDesc.dims);
+    // Vectorized formats: the whole padded buffer, so no per-element index arithmetic; padding stays swish(0) = 0.
+    int64_t const n = paddedVolume(inDesc.dims, inDesc.format);
     int const status = swish_forward(capiDType(inDesc.type), input, output, n, beta, stream);
+    if (status == SWISH_STATUS_CUDA_ERROR)
+    {
+        throw SwishError(swish_last_error(), nvinfer1::ErrorCode::kFAILED_EXECUTION);
+    }
+    if (status == SWISH_STATUS_INTERNAL_ERROR)
+    {
+        throw SwishError(swish_last_error(), nvinfer1::ErrorCode::kINTERNAL_ERROR);
+    }
     if (status != SWISH_STATUS_SUCCESS)
     {
         throw SwishError(swish_last_error());
@@ -309,20 +382,16 @@ void setLoggerFinder(nvinfer1::ILoggerFinder* finder) noexcept
     gLoggerFinder.store(finder);
 }
 
-void reportError(char const* where, char const* what, nvinfer1::IErrorRecorder* recorder) noexcept
+void reportError(
+    char const* where, char const* what, nvinfer1::IErrorRecorder* recorder, nvinfer1::ErrorCode code) noexcept
 {
     try
     {
         std::string const message = std::string(spec::kPLUGIN_NAME) + ": " + where + ": " + what;
-        nvinfer1::ILoggerFinder* const finder = gLoggerFinder.load();
-        nvinfer1::ILogger* const logger = finder != nullptr ? finder->findLogger() : getLogger();
-        if (logger != nullptr)
-        {
-            logger->log(nvinfer1::ILogger::Severity::kERROR, message.c_str());
-        }
+        logMessage(nvinfer1::ILogger::Severity::kERROR, message);
         if (recorder != nullptr)
         {
-            recorder->reportError(nvinfer1::ErrorCode::kINVALID_ARGUMENT, message.c_str());
+            recorder->reportError(code, message.c_str());
         }
     }
     catch (...)
@@ -331,9 +400,40 @@ void reportError(char const* where, char const* what, nvinfer1::IErrorRecorder* 
     }
 }
 
-void reportError(char const* where, std::exception const& e, nvinfer1::IErrorRecorder* recorder) noexcept
+void reportWarning(char const* where, char const* what) noexcept
 {
-    reportError(where, e.what(), recorder);
+    try
+    {
+        logMessage(nvinfer1::ILogger::Severity::kWARNING, std::string(spec::kPLUGIN_NAME) + ": " + where + ": " + what);
+    }
+    catch (...)
+    {
+        // As in reportError.
+    }
+}
+
+void reportCurrentException(char const* where, nvinfer1::IErrorRecorder* recorder) noexcept
+{
+    try
+    {
+        throw;
+    }
+    catch (SwishError const& e)
+    {
+        reportError(where, e.what(), recorder, e.code());
+    }
+    catch (std::bad_alloc const&)
+    {
+        reportError(where, "out of host memory", recorder, nvinfer1::ErrorCode::kFAILED_ALLOCATION);
+    }
+    catch (std::exception const& e)
+    {
+        reportError(where, e.what(), recorder, nvinfer1::ErrorCode::kINTERNAL_ERROR);
+    }
+    catch (...)
+    {
+        reportError(where, "unknown exception", recorder, nvinfer1::ErrorCode::kINTERNAL_ERROR);
+    }
 }
 
 } // namespace swish

@@ -6,6 +6,8 @@
  * would hand them (IExprBuilder / IDimensionExpr, IPluginResourceContext, IErrorRecorder). Build it against each
  * TensorRT header set; run it on a GPU. Prints "N passed, M failed"; exits non-zero on any failure.
  */
+#include "swishFormats.h"
+#include "testSupport.h"
 #include "swishPlugin.h"
 #include "swishPluginLegacy.h"
 #include "swishPluginSpec.h"
@@ -31,6 +33,7 @@
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations" // the V2 interfaces are deprecated; this tests them
 
 using namespace nvinfer1;
+using namespace swishtest;
 
 // Entry point of swishPluginEntryPoints.cpp (compiled into this driver as well).
 extern "C" IPluginCreatorInterface* const* getCreators(int32_t& nbCreators);
@@ -59,16 +62,6 @@ void check(bool ok, std::string const& what)
     }
 }
 
-#define CUDA_OK(call)                                                                                                  \
-    do                                                                                                                 \
-    {                                                                                                                  \
-        cudaError_t const status_ = (call);                                                                            \
-        if (status_ != cudaSuccess)                                                                                    \
-        {                                                                                                              \
-            std::printf("FATAL: %s: %s (%s:%d)\n", #call, cudaGetErrorString(status_), __FILE__, __LINE__);            \
-            std::exit(2);                                                                                              \
-        }                                                                                                              \
-    } while (0)
 
 // ------------------------------------------------------------------------------------------------------------
 // What libnvinfer would provide
@@ -82,14 +75,21 @@ public:
         {
             ++errors;
             last = msg != nullptr ? msg : "";
-            if (std::getenv("SWISH_CONFORMANCE_VERBOSE") != nullptr)
-            {
-                std::printf("  [logger] %s\n", last.c_str());
-            }
+        }
+        else if (severity == Severity::kWARNING)
+        {
+            ++warnings;
+            lastWarning = msg != nullptr ? msg : "";
+        }
+        if (severity <= Severity::kWARNING && std::getenv("SWISH_CONFORMANCE_VERBOSE") != nullptr)
+        {
+            std::printf("  [logger] %s\n", msg != nullptr ? msg : "");
         }
     }
     int errors{0};
+    int warnings{0};
     std::string last;
+    std::string lastWarning;
 };
 
 TestLogger& testLogger()
@@ -417,7 +417,7 @@ private:
 // ------------------------------------------------------------------------------------------------------------
 DataType const kSupported[] = {DataType::kFLOAT, DataType::kHALF, DataType::kBF16};
 constexpr int32_t kNbDataTypes = 12;     // kFLOAT .. kE8M0 in 10.16 and 11.1
-constexpr int32_t kNbTensorFormats = 12; // kLINEAR .. kHWC16
+constexpr int32_t kNbTensorFormats = 13; // kLINEAR .. kDHWC
 
 bool isSupported(DataType t)
 {
@@ -463,6 +463,48 @@ DynamicPluginTensorDesc makeDynamic(PluginTensorDesc const& desc)
     return d;
 }
 
+// The supported (type, format) pairs written out independently of swishFormats.h (the README table), so that a
+// change to the plugin's table has to be made here too. Rank: the minimum rank of the format.
+struct ExpectedPair
+{
+    DataType type;
+    TensorFormat format;
+    int32_t minRank;
+};
+ExpectedPair const kExpectedPairs[] = {
+    {DataType::kFLOAT, TensorFormat::kLINEAR, 0},
+    {DataType::kHALF, TensorFormat::kLINEAR, 0},
+    {DataType::kBF16, TensorFormat::kLINEAR, 0},
+    {DataType::kFLOAT, TensorFormat::kCHW32, 3},
+    {DataType::kFLOAT, TensorFormat::kHWC, 3},
+    {DataType::kFLOAT, TensorFormat::kDHWC, 4},
+    {DataType::kHALF, TensorFormat::kCHW2, 3},
+    {DataType::kHALF, TensorFormat::kHWC8, 3},
+    {DataType::kHALF, TensorFormat::kHWC16, 3},
+    {DataType::kHALF, TensorFormat::kCHW32, 3},
+    {DataType::kHALF, TensorFormat::kDHWC8, 4},
+    {DataType::kHALF, TensorFormat::kCDHW32, 4},
+    {DataType::kBF16, TensorFormat::kCHW2, 3},
+    {DataType::kBF16, TensorFormat::kHWC8, 3},
+    {DataType::kBF16, TensorFormat::kDHWC8, 4},
+};
+std::vector<std::vector<int64_t>> const kMatrixShapes = {{-1, 8}, {-1, 3, 5}, {2, 3, -1, 7}, {2, 3, 4, 5, 6}};
+// Accepted (type, format) pairs summed over the ranks of kMatrixShapes (2, 3, 4, 5): 3 + 11 + 15 + 15.
+constexpr int kExpectedPairsAccepted = 44;
+
+bool expectAccepted(int32_t type, int32_t format, std::vector<int64_t> const& dims)
+{
+    for (ExpectedPair const& e : kExpectedPairs)
+    {
+        if (static_cast<int32_t>(e.type) == type && static_cast<int32_t>(e.format) == format &&
+            static_cast<int32_t>(dims.size()) >= e.minRank)
+        {
+            return true;
+        }
+    }
+    return false;
+}
+
 struct Fields
 {
     std::vector<PluginField> fields;
@@ -473,123 +515,6 @@ struct Fields
         fc.fields = fields.data();
         return &fc;
     }
-};
-
-double swishRef(double x, double beta)
-{
-    if (std::isnan(x))
-    {
-        return x;
-    }
-    return x / (1.0 + std::exp(-beta * x));
-}
-
-size_t elementSize(DataType t)
-{
-    return t == DataType::kFLOAT ? 4 : 2;
-}
-
-void toDevice(DataType t, std::vector<float> const& values, void* dev)
-{
-    size_t const n = values.size();
-    if (t == DataType::kFLOAT)
-    {
-        CUDA_OK(cudaMemcpy(dev, values.data(), n * 4, cudaMemcpyHostToDevice));
-    }
-    else if (t == DataType::kHALF)
-    {
-        std::vector<__half> h(n);
-        for (size_t i = 0; i < n; ++i)
-        {
-            h[i] = __float2half_rn(values[i]);
-        }
-        CUDA_OK(cudaMemcpy(dev, h.data(), n * 2, cudaMemcpyHostToDevice));
-    }
-    else
-    {
-        std::vector<__nv_bfloat16> h(n);
-        for (size_t i = 0; i < n; ++i)
-        {
-            h[i] = __float2bfloat16_rn(values[i]);
-        }
-        CUDA_OK(cudaMemcpy(dev, h.data(), n * 2, cudaMemcpyHostToDevice));
-    }
-}
-
-std::vector<float> fromDevice(DataType t, void const* dev, size_t n)
-{
-    std::vector<float> out(n);
-    if (t == DataType::kFLOAT)
-    {
-        CUDA_OK(cudaMemcpy(out.data(), dev, n * 4, cudaMemcpyDeviceToHost));
-    }
-    else if (t == DataType::kHALF)
-    {
-        std::vector<__half> h(n);
-        CUDA_OK(cudaMemcpy(h.data(), dev, n * 2, cudaMemcpyDeviceToHost));
-        for (size_t i = 0; i < n; ++i)
-        {
-            out[i] = __half2float(h[i]);
-        }
-    }
-    else
-    {
-        std::vector<__nv_bfloat16> h(n);
-        CUDA_OK(cudaMemcpy(h.data(), dev, n * 2, cudaMemcpyDeviceToHost));
-        for (size_t i = 0; i < n; ++i)
-        {
-            out[i] = __bfloat162float(h[i]);
-        }
-    }
-    return out;
-}
-
-// Values as the device sees them (rounded to the type) so that the reference starts from the same input.
-std::vector<float> roundTo(DataType t, std::vector<float> const& v)
-{
-    std::vector<float> r(v.size());
-    for (size_t i = 0; i < v.size(); ++i)
-    {
-        r[i] = t == DataType::kFLOAT  ? v[i]
-               : t == DataType::kHALF ? __half2float(__float2half_rn(v[i]))
-                                      : __bfloat162float(__float2bfloat16_rn(v[i]));
-    }
-    return r;
-}
-
-// Worst error relative to max(|ref|, tiny), against a per-type tolerance well above the kernel's bound.
-bool closeToReference(
-    DataType t, std::vector<float> const& in, std::vector<float> const& out, float beta, std::string& detail)
-{
-    double const tol = t == DataType::kFLOAT ? 2e-6 : (t == DataType::kHALF ? 2e-3 : 1.6e-2);
-    for (size_t i = 0; i < in.size(); ++i)
-    {
-        double const ref = swishRef(in[i], beta);
-        double const err = std::fabs(static_cast<double>(out[i]) - ref);
-        double const atol = t == DataType::kHALF ? 0x1p-24 : 1e-37; // FP16 subnormal spacing
-        if (!(err <= tol * std::fabs(ref) + atol))
-        {
-            detail = "element " + std::to_string(i) + ": x=" + std::to_string(in[i]) + " got " +
-                     std::to_string(out[i]) + " want " + std::to_string(ref);
-            return false;
-        }
-    }
-    return true;
-}
-
-struct DeviceBuffer
-{
-    void* ptr{nullptr};
-    explicit DeviceBuffer(size_t bytes)
-    {
-        CUDA_OK(cudaMalloc(&ptr, bytes == 0 ? 1 : bytes));
-    }
-    ~DeviceBuffer()
-    {
-        cudaFree(ptr);
-    }
-    DeviceBuffer(DeviceBuffer const&) = delete;
-    DeviceBuffer& operator=(DeviceBuffer const&) = delete;
 };
 
 template <typename Creator>
@@ -663,12 +588,12 @@ void testRegistration()
 
     int32_t nb = 0;
     IPluginCreatorInterface* const* creators = getCreators(nb);
-    check(nb == 2 && creators != nullptr, "getCreators entry point returns 2 creators");
-    if (nb == 2 && creators != nullptr)
+    // The loadable library's creators must have unique names (TensorRT's deregisterLibrary removes them by name).
+    check(nb == 1 && creators != nullptr, "getCreators entry point returns 1 creator");
+    if (nb == 1 && creators != nullptr)
     {
-        check(std::string(creators[0]->getInterfaceInfo().kind) == "PLUGIN CREATOR_V3ONE" &&
-                  std::string(creators[1]->getInterfaceInfo().kind) == "PLUGIN CREATOR_V1",
-            "getCreators kinds are V3ONE and V1");
+        check(std::string(creators[0]->getInterfaceInfo().kind) == "PLUGIN CREATOR_V3ONE",
+            "getCreators returns the V3ONE creator");
     }
 }
 
@@ -737,8 +662,6 @@ void testV3Creation(IPluginCreatorV3One* creator)
             {"beta with null data", {{"beta", nullptr, PluginFieldType::kFLOAT32, 1}}},
             {"duplicate beta",
                 {{"beta", &beta, PluginFieldType::kFLOAT32, 1}, {"beta", &beta, PluginFieldType::kFLOAT32, 1}}},
-            {"unknown field",
-                {{"beta", &beta, PluginFieldType::kFLOAT32, 1}, {"alpha", &beta, PluginFieldType::kFLOAT32, 1}}},
             {"null field name", {{nullptr, &beta, PluginFieldType::kFLOAT32, 1}}},
             {"unknown format version", {{"beta", &beta, PluginFieldType::kFLOAT32, 1},
                                            {"serialization_format_version", &badVersion, PluginFieldType::kINT32, 1}}},
@@ -761,6 +684,20 @@ void testV3Creation(IPluginCreatorV3One* creator)
                           return plugin == nullptr;
                       }),
                 p + ": createPlugin rejects " + b.what + " with a logged error");
+        }
+        {
+            // Fields the plugin does not know (e.g. extra ONNX node attributes) are ignored with a warning.
+            int32_t const warningsBefore = testLogger().warnings;
+            Fields f;
+            f.fields.emplace_back("beta", &beta, PluginFieldType::kFLOAT32, 1);
+            f.fields.emplace_back("alpha", &beta, PluginFieldType::kFLOAT32, 1);
+            f.fields.emplace_back("serialization_format_version", &version, PluginFieldType::kINT32, 1);
+            std::unique_ptr<IPluginV3> plugin(creator->createPlugin("swish", f.get(), phase));
+            auto* impl = dynamic_cast<swish::SwishPluginV3*>(plugin.get());
+            check(impl != nullptr && impl->params().beta == 0.5F, p + ": createPlugin ignores an unknown field");
+            check(testLogger().warnings == warningsBefore + 1 &&
+                      testLogger().lastWarning.find("'alpha': unknown field, ignored") != std::string::npos,
+                p + ": the unknown field is logged as a warning");
         }
         {
             PluginFieldCollection weird{3, nullptr};
@@ -848,36 +785,42 @@ void testV3Build(IPluginCreatorV3One* creator)
         check(v.build->getOutputShapes(in, 1, in, 1, out, 1, builder) != 0, "getOutputShapes rejects shape inputs");
     }
 
-    // supportsFormatCombination: the whole matrix, position by position as TensorRT asks.
+    // supportsFormatCombination: the whole (type, format) matrix at ranks 2 to 5, position by position as TensorRT asks.
     int matrixOk = 0;
     int matrixBad = 0;
-    for (int32_t inType = 0; inType < kNbDataTypes; ++inType)
+    int pairsAccepted = 0;
+    for (std::vector<int64_t> const& dims : kMatrixShapes)
     {
-        for (int32_t inFormat = 0; inFormat < kNbTensorFormats; ++inFormat)
+        for (int32_t inType = 0; inType < kNbDataTypes; ++inType)
         {
-            DynamicPluginTensorDesc io[2] = {
-                makeDynamic(makeDesc(static_cast<DataType>(inType), {-1, 8}, static_cast<TensorFormat>(inFormat))),
-                makeDynamic(makeDesc(DataType::kFLOAT, {-1, 8}))};
-            bool const want0 = inFormat == 0 && isSupported(static_cast<DataType>(inType));
-            (v.build->supportsFormatCombination(0, io, 1, 1) == want0 ? matrixOk : matrixBad)++;
-            if (!want0)
+            for (int32_t inFormat = 0; inFormat < kNbTensorFormats; ++inFormat)
             {
-                continue;
-            }
-            for (int32_t outType = 0; outType < kNbDataTypes; ++outType)
-            {
-                for (int32_t outFormat = 0; outFormat < kNbTensorFormats; ++outFormat)
+                DynamicPluginTensorDesc io[2] = {
+                    makeDynamic(makeDesc(static_cast<DataType>(inType), dims, static_cast<TensorFormat>(inFormat))),
+                    makeDynamic(makeDesc(DataType::kFLOAT, dims))};
+                bool const want0 = expectAccepted(inType, inFormat, dims);
+                (v.build->supportsFormatCombination(0, io, 1, 1) == want0 ? matrixOk : matrixBad)++;
+                if (!want0)
                 {
-                    io[1] = makeDynamic(
-                        makeDesc(static_cast<DataType>(outType), {-1, 8}, static_cast<TensorFormat>(outFormat)));
-                    bool const want1 = outFormat == 0 && outType == inType;
-                    (v.build->supportsFormatCombination(1, io, 1, 1) == want1 ? matrixOk : matrixBad)++;
+                    continue;
+                }
+                ++pairsAccepted;
+                for (int32_t outType = 0; outType < kNbDataTypes; ++outType)
+                {
+                    for (int32_t outFormat = 0; outFormat < kNbTensorFormats; ++outFormat)
+                    {
+                        io[1] = makeDynamic(
+                            makeDesc(static_cast<DataType>(outType), dims, static_cast<TensorFormat>(outFormat)));
+                        bool const want1 = outFormat == inFormat && outType == inType;
+                        (v.build->supportsFormatCombination(1, io, 1, 1) == want1 ? matrixOk : matrixBad)++;
+                    }
                 }
             }
         }
     }
-    check(matrixBad == 0, "V3 supportsFormatCombination matrix (" + std::to_string(matrixOk) + " cells right, " +
-                              std::to_string(matrixBad) + " wrong)");
+    check(matrixBad == 0 && pairsAccepted == kExpectedPairsAccepted,
+        "V3 supportsFormatCombination matrix (" + std::to_string(matrixOk) + " cells right, " +
+            std::to_string(matrixBad) + " wrong, " + std::to_string(pairsAccepted) + " (type, format, rank) accepted)");
     {
         DynamicPluginTensorDesc io[2] = {
             makeDynamic(makeDesc(DataType::kFLOAT, {4})), makeDynamic(makeDesc(DataType::kFLOAT, {4}))};
@@ -900,9 +843,15 @@ void testV3Build(IPluginCreatorV3One* creator)
         DynamicPluginTensorDesc in8 = makeDynamic(makeDesc(DataType::kINT8, {4}));
         DynamicPluginTensorDesc out8 = makeDynamic(makeDesc(DataType::kINT8, {4}));
         check(v.build->configurePlugin(&in8, 1, &out8, 1) != 0, "configurePlugin rejects INT8");
-        DynamicPluginTensorDesc inHwc = makeDynamic(makeDesc(DataType::kHALF, {1, 8, 2, 2}, TensorFormat::kHWC8));
-        DynamicPluginTensorDesc outHwc = makeDynamic(makeDesc(DataType::kHALF, {1, 8, 2, 2}, TensorFormat::kHWC8));
-        check(v.build->configurePlugin(&inHwc, 1, &outHwc, 1) != 0, "configurePlugin rejects HWC8");
+        DynamicPluginTensorDesc inHwc = makeDynamic(makeDesc(DataType::kHALF, {1, 3, 2, 2}, TensorFormat::kHWC8));
+        DynamicPluginTensorDesc outHwc = makeDynamic(makeDesc(DataType::kHALF, {1, 3, 2, 2}, TensorFormat::kHWC8));
+        check(v.build->configurePlugin(&inHwc, 1, &outHwc, 1) == 0, "configurePlugin accepts FP16 kHWC8");
+        DynamicPluginTensorDesc outLinear = makeDynamic(makeDesc(DataType::kHALF, {1, 3, 2, 2}));
+        check(v.build->configurePlugin(&inHwc, 1, &outLinear, 1) != 0, "configurePlugin rejects kHWC8 -> kLINEAR");
+        DynamicPluginTensorDesc inHwcF = makeDynamic(makeDesc(DataType::kFLOAT, {1, 3, 2, 2}, TensorFormat::kHWC8));
+        check(v.build->configurePlugin(&inHwcF, 1, &inHwcF, 1) != 0, "configurePlugin rejects FP32 kHWC8");
+        DynamicPluginTensorDesc low = makeDynamic(makeDesc(DataType::kHALF, {3, 2}, TensorFormat::kHWC8));
+        check(v.build->configurePlugin(&low, 1, &low, 1) != 0, "configurePlugin rejects kHWC8 at rank 2");
     }
 
     // getFieldsToSerialize -> runtime-phase createPlugin round trip.
@@ -953,33 +902,6 @@ struct GpuCase
     std::vector<int64_t> dims;
     float beta;
 };
-
-int64_t countOf(std::vector<int64_t> const& dims)
-{
-    int64_t n = 1;
-    for (int64_t d : dims)
-    {
-        n *= d;
-    }
-    return n;
-}
-
-std::vector<float> randomInputs(size_t n, uint32_t seed)
-{
-    std::mt19937 gen(seed);
-    std::normal_distribution<float> normal(0.F, 4.F);
-    std::vector<float> v(n);
-    for (size_t i = 0; i < n; ++i)
-    {
-        v[i] = normal(gen);
-    }
-    float const specials[] = {0.F, -0.F, 1e-30F, -1e-30F, 20.F, -20.F, 88.F, -88.F, 1e4F, -1e4F};
-    for (size_t i = 0; i < n && i < sizeof(specials) / sizeof(specials[0]); ++i)
-    {
-        v[i] = specials[i];
-    }
-    return v;
-}
 
 template <typename Enqueue>
 void runOnTwoStreams(std::string const& label, GpuCase const& a, GpuCase const& b, Enqueue&& enqueue)
@@ -1141,32 +1063,38 @@ void testV2(IPluginCreator* creator)
 
     int matrixBad = 0;
     int matrixOk = 0;
-    for (int32_t inType = 0; inType < kNbDataTypes; ++inType)
+    int pairsAccepted = 0;
+    for (std::vector<int64_t> const& dims : kMatrixShapes)
     {
-        for (int32_t inFormat = 0; inFormat < kNbTensorFormats; ++inFormat)
+        for (int32_t inType = 0; inType < kNbDataTypes; ++inType)
         {
-            PluginTensorDesc io[2] = {
-                makeDesc(static_cast<DataType>(inType), {2, 8}, static_cast<TensorFormat>(inFormat)),
-                makeDesc(DataType::kFLOAT, {2, 8})};
-            bool const want0 = inFormat == 0 && isSupported(static_cast<DataType>(inType));
-            (plugin->supportsFormatCombination(0, io, 1, 1) == want0 ? matrixOk : matrixBad)++;
-            if (!want0)
+            for (int32_t inFormat = 0; inFormat < kNbTensorFormats; ++inFormat)
             {
-                continue;
-            }
-            for (int32_t outType = 0; outType < kNbDataTypes; ++outType)
-            {
-                for (int32_t outFormat = 0; outFormat < kNbTensorFormats; ++outFormat)
+                PluginTensorDesc io[2] = {
+                    makeDesc(static_cast<DataType>(inType), dims, static_cast<TensorFormat>(inFormat)),
+                    makeDesc(DataType::kFLOAT, dims)};
+                bool const want0 = expectAccepted(inType, inFormat, dims);
+                (plugin->supportsFormatCombination(0, io, 1, 1) == want0 ? matrixOk : matrixBad)++;
+                if (!want0)
                 {
-                    io[1] = makeDesc(static_cast<DataType>(outType), {2, 8}, static_cast<TensorFormat>(outFormat));
-                    bool const want1 = outFormat == 0 && outType == inType;
-                    (plugin->supportsFormatCombination(1, io, 1, 1) == want1 ? matrixOk : matrixBad)++;
+                    continue;
+                }
+                ++pairsAccepted;
+                for (int32_t outType = 0; outType < kNbDataTypes; ++outType)
+                {
+                    for (int32_t outFormat = 0; outFormat < kNbTensorFormats; ++outFormat)
+                    {
+                        io[1] = makeDesc(static_cast<DataType>(outType), dims, static_cast<TensorFormat>(outFormat));
+                        bool const want1 = outFormat == inFormat && outType == inType;
+                        (plugin->supportsFormatCombination(1, io, 1, 1) == want1 ? matrixOk : matrixBad)++;
+                    }
                 }
             }
         }
     }
-    check(matrixBad == 0, "V2 supportsFormatCombination matrix (" + std::to_string(matrixOk) + " cells right, " +
-                              std::to_string(matrixBad) + " wrong)");
+    check(matrixBad == 0 && pairsAccepted == kExpectedPairsAccepted,
+        "V2 supportsFormatCombination matrix (" + std::to_string(matrixOk) + " cells right, " +
+            std::to_string(matrixBad) + " wrong, " + std::to_string(pairsAccepted) + " (type, format, rank) accepted)");
     {
         DynamicPluginTensorDesc din = makeDynamic(makeDesc(DataType::kHALF, {-1, 8}));
         plugin->configurePlugin(&din, 1, &din, 1);
@@ -1266,6 +1194,66 @@ void testV2(IPluginCreator* creator)
         "V2 createPlugin rejects NaN beta");
 }
 
+
+// Every supported (type, format) pair with padding (C = 3): enqueue covers the padded buffer, the real elements match
+// the reference and the zero padding stays zero, in both interfaces.
+void testFormatsGpu(IPluginCreatorV3One* v3Creator, IPluginCreator* v2Creator)
+{
+    if (!gHaveGpu)
+    {
+        ++gSkipped;
+        return;
+    }
+    float beta = 1.702F;
+    Fields f;
+    f.fields.emplace_back("beta", &beta, PluginFieldType::kFLOAT32, 1);
+    std::unique_ptr<IPluginV3> v3(v3Creator->createPlugin("swish", f.get(), TensorRTPhase::kBUILD));
+    auto* v2 = dynamic_cast<IPluginV2DynamicExt*>(v2Creator->createPlugin("swish", f.get()));
+    if (!v3 || v2 == nullptr)
+    {
+        check(false, "formats: plugins created");
+        return;
+    }
+    IPluginV3OneRuntime* runtime = views(v3.get()).runtime;
+    for (FormatCase const& c : formatCases())
+    {
+        PaddedLayout const layout = paddedLayout(c.dims, c.format);
+        std::vector<float> input = roundTo(c.type, randomInputs(static_cast<size_t>(layout.total), 99U));
+        for (size_t i = 0; i < input.size(); ++i)
+        {
+            if (layout.padding[i])
+            {
+                input[i] = 0.F;
+            }
+        }
+        size_t const bytes = input.size() * elementSize(c.type);
+        DeviceBuffer in(bytes);
+        DeviceBuffer out(bytes);
+        PluginTensorDesc const desc = makeDesc(c.type, c.dims, c.format);
+        void const* ins[1] = {in.ptr};
+        void* outs[1] = {out.ptr};
+        for (int iface = 0; iface < 2; ++iface)
+        {
+            toDevice(c.type, input, in.ptr);
+            CUDA_OK(cudaMemset(out.ptr, 0xFF, bytes)); // NaN poison: every element must be written
+            int32_t const rc = iface == 0 ? runtime->enqueue(&desc, &desc, ins, outs, nullptr, nullptr)
+                                          : v2->enqueue(&desc, &desc, ins, outs, nullptr, nullptr);
+            CUDA_OK(cudaDeviceSynchronize());
+            std::vector<float> const got = fromDevice(c.type, out.ptr, input.size());
+            std::string detail;
+            bool const matches = closeToReference(c.type, input, got, beta, detail);
+            bool paddingZero = true;
+            for (size_t i = 0; i < got.size(); ++i)
+            {
+                paddingZero = paddingZero && (!layout.padding[i] || got[i] == 0.F);
+            }
+            check(rc == 0 && matches && paddingZero,
+                std::string(iface == 0 ? "V3 " : "V2 ") + typeName(c.type) + " " + c.formatName + " C=3: " +
+                    std::to_string(layout.total) + " elements with padding " + detail);
+        }
+    }
+    v2->destroy();
+}
 } // namespace
 
 int main(int argc, char** argv)
@@ -1303,6 +1291,10 @@ int main(int argc, char** argv)
     if (v2 != nullptr)
     {
         testV2(v2);
+    }
+    if (v3 != nullptr && v2 != nullptr)
+    {
+        testFormatsGpu(v3, v2);
     }
     if (gHaveGpu)
     {
