@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The compose `engines` service: refresh the model repository in the state volume from the image, then build the
-# TensorRT plans that are missing or stale for this GPU, TensorRT release and libswish.so (build/build_engine.py
+# TensorRT plans that are missing or stale for this GPU, TensorRT release and libswish.so (swish_triton.engines
 # decides; up-to-date plans are kept). Exits non-zero if any plan failed, so that `triton` does not start.
-# Extra arguments go to build/build_engine.py (e.g. --force, -v, a model name).
+# Extra arguments go to the engine builder (python3 -m swish_triton.engines.builder) (e.g. --force, -v, a model name).
 set -euo pipefail
 shopt -s nullglob
 
@@ -32,5 +32,5 @@ for dst in "$repo"/*/; do
 done
 
 say "model repository $repo; plugin $plugin; timing caches $cache"
-exec python3 "$home/build/build_engine.py" \
+exec python3 -m swish_triton.engines.builder \
   --model-repository "$repo" --plugin-lib "$plugin" --cache-dir "$cache" "$@"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 import subprocess
 import zlib
@@ -44,18 +45,31 @@ def missing_tensorrt() -> str | None:
 
 @cache
 def missing_docker() -> str | None:
+    """The CPU way of the compose deployment needs a Docker engine that answers or that can be started here."""
+    if importlib.util.find_spec("docker") is None:
+        return "the docker Python SDK is not installed (pip install docker)"
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    if shutil.which("docker") and subprocess.run(["docker", "-H", host, "info"], capture_output=True).returncode == 0:
+        return None
+    if shutil.which("dockerd") and os.geteuid() == 0:
+        return None  # tests/test_docker_e2e.py starts a private dockerd
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        return None  # ... after installing Debian's docker.io
+    return f"no Docker engine answers at {host} and none can be started (needs root, dockerd or apt-get)"
+
+
+@cache
+def missing_docker_gpu() -> str | None:
+    """The GPU way also needs the NVIDIA runtime in a running engine."""
     try:
         import docker
-    except ImportError:
-        return "the docker Python SDK is not installed"
-    try:
-        client = docker.from_env()
-        info = client.info()
+
+        info = docker.from_env().info()
     except Exception as exc:  # noqa: BLE001 - no engine, no permission, ...
         return f"no Docker engine reachable: {exc}"
     if "nvidia" not in info.get("Runtimes", {}):
         return "the Docker engine has no NVIDIA runtime (install the NVIDIA Container Toolkit)"
-    return None
+    return missing_gpu()
 
 
 NEEDS = {"gpu": missing_gpu, "tensorrt": missing_tensorrt, "docker": missing_docker}
