@@ -11,7 +11,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from swish_triton.kernels.gpu_swish import CUDA_MEMCPY_DEVICE_TO_HOST, CUDA_MEMCPY_HOST_TO_DEVICE, GpuSwish, split_like
+from swish_triton.kernels.gpu_swish import CUDA_MEMCPY_DEVICE_TO_HOST, CUDA_MEMCPY_HOST_TO_DEVICE, GpuSwish
+from swish_triton.ragged import split_like
 from swish_triton.serving.python_model import swish_batch
 
 F32 = np.dtype(np.float32)

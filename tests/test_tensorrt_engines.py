@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from swish_triton.engines import builder as eb
+from swish_triton.engines import configs, host, networks, plugin, records
 from swish_triton.limits import ENGINE_PROFILE
 from swish_triton.reference import compare_to_ref, swish_ref
 
@@ -32,7 +32,7 @@ pytestmark = pytest.mark.tensorrt
 REPO = Path(__file__).resolve().parent.parent
 DYNAMIC_SHAPES = [(1, 16), (8, 16), (32, 16)]
 # The native graph is TensorRT's own fused sigmoid * x, whose accuracy TensorRT does not state in ulp; it gets a
-# looser bound than the plugin (reference.TOLERANCES["float32"]) but one that still catches a wrong formula.
+# looser bound than the plugin (reference.compare_to_ref's ulp rule) but one that still catches a wrong formula.
 NATIVE_RTOL, NATIVE_ATOL = 1e-4, 1e-6
 
 
@@ -191,8 +191,8 @@ def find_cuda() -> tuple[Any, list[str]]:
 @pytest.fixture(scope="module")
 def trt() -> Any:
     try:
-        return eb.import_tensorrt()
-    except eb.BuildError as e:
+        return host.import_tensorrt()
+    except configs.BuildError as e:
         pytest.skip(str(e))
 
 
@@ -206,8 +206,8 @@ def cuda(trt: Any) -> Any:
 
 @dataclass
 class Built:
-    model: eb.EngineModel
-    io: eb.ModelIO
+    model: configs.EngineModel
+    io: configs.ModelIO
     engine: Any  # trt.ICudaEngine
     build_seconds: float
 
@@ -230,14 +230,14 @@ def engines(trt: Any, cuda: Any, tmp_path_factory: pytest.TempPathFactory) -> En
     cache = tmp_path_factory.mktemp("trt_cache") / "timing.cache"
     logger = trt.Logger(trt.Logger.WARNING)
     result = Engines(runtime=trt.Runtime(logger))
-    lib = eb.plugin_lib_path()
-    for model in eb.ENGINE_MODELS:
+    lib = plugin.plugin_lib_path()
+    for model in configs.ENGINE_MODELS:
         if model.needs_plugin and not lib.is_file():
             result.missing[model.name] = f"plugin library not found at {lib} (make plugin, or set SWISH_PLUGIN_LIB)"
             continue
-        io = eb.model_io(model, eb.DEFAULT_MODEL_REPOSITORY)
+        io = configs.model_io(model, configs.DEFAULT_MODEL_REPOSITORY)
         start = time.perf_counter()
-        plan = eb.build_serialized_engine(model, io, plugin_lib=lib, timing_cache=cache)
+        plan = networks.build_serialized_engine(model, io, plugin_lib=lib, timing_cache=cache)
         seconds = time.perf_counter() - start
         engine = result.runtime.deserialize_cuda_engine(plan)
         assert engine is not None, f"{model.name}: the plan just built does not deserialize"
@@ -304,11 +304,11 @@ def make_input(rng: np.random.Generator, shape: tuple[int, int], dtype: np.dtype
     return x
 
 
-def assert_swish(model: eb.EngineModel, x: np.ndarray, out: np.ndarray) -> None:
+def assert_swish(model: configs.EngineModel, x: np.ndarray, out: np.ndarray) -> None:
     assert out.shape == x.shape and out.dtype == x.dtype
-    if model.graph is eb.Graph.RELU:
+    if model.graph is configs.Graph.RELU:
         np.testing.assert_array_equal(out, np.maximum(x, 0))
-    elif model.graph is eb.Graph.NATIVE:
+    elif model.graph is configs.Graph.NATIVE:
         np.testing.assert_allclose(out.astype(np.float64), swish_ref(x), rtol=NATIVE_RTOL, atol=NATIVE_ATOL)
     else:
         dtype = "float16" if x.dtype == np.float16 else "float32"
@@ -320,7 +320,7 @@ def assert_swish(model: eb.EngineModel, x: np.ndarray, out: np.ndarray) -> None:
 # Tests
 
 
-@pytest.mark.parametrize("name", eb.ENGINE_MODEL_NAMES)
+@pytest.mark.parametrize("name", configs.ENGINE_MODEL_NAMES)
 def test_engine_io_matches_config(engines: Engines, trt: Any, name: str) -> None:
     built = engines.get(name)
     engine = built.engine
@@ -330,12 +330,12 @@ def test_engine_io_matches_config(engines: Engines, trt: Any, name: str) -> None
     assert engine.num_optimization_profiles == 1
     lo, opt, hi = (tuple(d) for d in engine.get_tensor_profile_shape(built.io.input_name, 0))
     assert (lo, opt, hi) == ENGINE_PROFILE.shapes()
-    expected = getattr(trt, eb.TRITON_TO_TRT_DTYPE[built.io.data_type])
+    expected = getattr(trt, configs.TRITON_TO_TRT_DTYPE[built.io.data_type])
     assert engine.get_tensor_dtype(built.io.input_name) == expected
     assert engine.get_tensor_dtype(built.io.output_name) == expected
 
 
-@pytest.mark.parametrize("name", eb.ENGINE_MODEL_NAMES)
+@pytest.mark.parametrize("name", configs.ENGINE_MODEL_NAMES)
 def test_outputs_match_reference(engines: Engines, cuda: Any, rng: np.random.Generator, name: str) -> None:
     built = engines.get(name)
     runner = Runner(built, cuda)
@@ -434,7 +434,7 @@ def test_latency_plugin_vs_relu_vs_native(
         (ENGINE_PROFILE.opt_batch, ENGINE_PROFILE.opt_length),
         (ENGINE_PROFILE.max_batch, ENGINE_PROFILE.max_length),
     ]:
-        for name in eb.ENGINE_MODEL_NAMES:
+        for name in configs.ENGINE_MODEL_NAMES:
             if name not in engines.built:
                 continue
             built = engines.built[name]
@@ -467,9 +467,9 @@ def test_latency_plugin_vs_relu_vs_native(
 @pytest.fixture
 def scratch_repository(tmp_path: Path) -> Iterator[Path]:
     repo = tmp_path / "model_repository"
-    for name in eb.ENGINE_MODEL_NAMES:
-        (repo / name / eb.MODEL_VERSION).mkdir(parents=True)
-        shutil.copy(eb.DEFAULT_MODEL_REPOSITORY / name / "config.pbtxt", repo / name / "config.pbtxt")
+    for name in configs.ENGINE_MODEL_NAMES:
+        (repo / name / configs.MODEL_VERSION).mkdir(parents=True)
+        shutil.copy(configs.DEFAULT_MODEL_REPOSITORY / name / "config.pbtxt", repo / name / "config.pbtxt")
     yield repo
 
 
@@ -487,11 +487,11 @@ def test_builder_cli_builds_once_then_checks(trt: Any, cuda: Any, scratch_reposi
     common = ["--model-repository", str(scratch_repository), "--cache-dir", str(tmp_path / "cache"), "relu"]
     first = _cli(*common)
     assert first.returncode == 0, first.stdout + first.stderr
-    plan = eb.plan_path(scratch_repository, "relu")
-    record = eb.read_record(plan)
+    plan = records.plan_path(scratch_repository, "relu")
+    record = records.read_record(plan)
     assert plan.is_file() and record is not None
     assert record["tensorrt_version"] == trt.__version__
-    assert record["profile"] == eb.profile_record(ENGINE_PROFILE, "INPUT0")
+    assert record["profile"] == configs.profile_record(ENGINE_PROFILE, "INPUT0")
     assert record["plan_bytes"] == plan.stat().st_size
     assert any((tmp_path / "cache").glob("timing-*.cache")), "no timing cache written"
 
@@ -502,8 +502,44 @@ def test_builder_cli_builds_once_then_checks(trt: Any, cuda: Any, scratch_reposi
 
     record["gpu"] = {"name": "NVIDIA A100-SXM4-80GB", "compute_capability": "8.0"}
     record["tensorrt_version"] = "10.0.1.6"
-    eb.record_path(plan).write_text(json.dumps(record))
+    records.record_path(plan).write_text(json.dumps(record))
     check = _cli("--check", *common)
     assert check.returncode == 1
     assert "relu: plan built for NVIDIA A100-SXM4-80GB (sm_80) with TensorRT 10.0.1; this host has" in check.stdout
     assert "rebuild with `make engines`" in check.stdout
+
+
+def test_non_finite_beta_fails_that_model_in_one_line_and_builds_the_others(
+    trt: Any, cuda: Any, scratch_repository: Path, tmp_path: Path
+) -> None:
+    config = scratch_repository / "swish_native" / "config.pbtxt"
+    config.write_text(config.read_text().replace('string_value: "1.0"', 'string_value: "nan"'))
+    done = _cli(
+        "--model-repository", str(scratch_repository), "--cache-dir", str(tmp_path / "cache"), "swish_native", "relu"
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    (line,) = [x for x in done.stdout.splitlines() if x.startswith("[1/2] swish_native:")]
+    assert "beta must be finite" in line
+    assert records.plan_path(scratch_repository, "relu").is_file(), "the other model was not built"
+
+
+def test_a_beta_change_makes_plugin_and_native_plans_stale_together(
+    trt: Any, cuda: Any, scratch_repository: Path, tmp_path: Path
+) -> None:
+    if not plugin.plugin_lib_path().is_file():
+        pytest.skip(f"plugin library not found at {plugin.plugin_lib_path()} (make plugin, or set SWISH_PLUGIN_LIB)")
+    common = ["--model-repository", str(scratch_repository), "--cache-dir", str(tmp_path / "cache")]
+    built = _cli(*common, "swish", "swish_native")
+    assert built.returncode == 0, built.stdout + built.stderr
+    for name in ("swish", "swish_native"):
+        config = scratch_repository / name / "config.pbtxt"
+        config.write_text(config.read_text().replace('string_value: "1.0"', 'string_value: "1.5"'))
+    check = _cli("--check", *common, "swish", "swish_native")
+    assert check.returncode == 1
+    lines = check.stdout.splitlines()
+    assert len(lines) == 2 and all("beta 1.0 -> 1.5" in line for line in lines), check.stdout
+    rebuilt = _cli(*common, "swish", "swish_native")
+    assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
+    for name in ("swish", "swish_native"):
+        record = records.read_record(records.plan_path(scratch_repository, name))
+        assert record is not None and record["beta"] == 1.5

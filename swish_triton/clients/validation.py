@@ -14,10 +14,11 @@ from typing import Any
 import numpy as np
 
 from swish_triton.errors import SwishError
+from swish_triton.model_config import ModelConfigError, parse_beta
 from swish_triton.reference import Comparison, compare_to_ref
 from swish_triton.serving.launcher import DEFAULT_PORTS
 
-# Triton datatype -> (numpy dtype sent on the wire, tolerance name in swish_triton.reference.TOLERANCES)
+# Triton datatype -> (numpy dtype sent on the wire, dtype name for swish_triton.reference.compare_to_ref)
 TRITON_DTYPES: dict[str, tuple[type[np.generic], str]] = {
     "FP32": (np.float32, "float32"),
     "FP16": (np.float16, "float16"),
@@ -114,7 +115,10 @@ def check_health(client: Any, model: str) -> ModelInfo:
     expected = [-1, -1] if max_batch > 0 else [-1]
     if shape != expected:
         raise ValidationError(f"{model}: input shape {shape}, expected {expected} (variable length)")
-    beta = float(config.get("parameters", {}).get("beta", {}).get("string_value", "1.0"))
+    try:  # the same reader as the builder and the Python models (swish_triton.model_config)
+        beta = parse_beta(config.get("parameters", {}).get("beta", {}).get("string_value"), f"{model}: beta")
+    except ModelConfigError as exc:
+        raise ValidationError(str(exc)) from exc
     return ModelInfo(model, inputs[0]["name"], outputs[0]["name"], datatype, max_batch, beta)
 
 

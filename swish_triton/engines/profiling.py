@@ -16,16 +16,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from swish_triton.engines.builder import (
+from swish_triton.engines.configs import (
     DEFAULT_MODEL_REPOSITORY,
     ENGINE_MODELS,
     BuildError,
     EngineModel,
     model_io,
-    plan_path,
-    plugin_lib_path,
     select_models,
 )
+from swish_triton.engines.plugin import plugin_lib_path
+from swish_triton.engines.records import plan_path
 from swish_triton.limits import ENGINE_PROFILE
 from swish_triton.locations import build_dir
 
@@ -33,10 +33,6 @@ DEFAULT_OUT_DIR = build_dir() / "profiles"
 DEFAULT_SHAPE = (ENGINE_PROFILE.opt_batch, ENGINE_PROFILE.opt_length)
 # The kernel-name filter for Nsight Compute: the plugin's kernels have "swish" in their names (any case).
 PLUGIN_KERNEL_REGEX = "regex:[Ss]wish"
-NVTX_NOTE = (
-    "NVTX: configure the plugin with `cmake -DSWISH_NVTX=ON` (plugin/README.md) and the nsys timeline shows one "
-    "range per enqueue on the NVTX row, named after the plugin; without it only the CUDA kernels appear."
-)
 TRT11_NOTE = (
     "TensorRT 11's trtexec makes --useCudaGraph, --noDataTransfers and --separateProfileRun the default and only "
     "warns that they are deprecated; TensorRT 10 needs them spelled out, so the commands keep them."
@@ -116,7 +112,7 @@ def recipes(
         ),
         Recipe(
             f"nsys-{model.name}",
-            "timeline: kernels, launch gaps, NVTX ranges around the plugin's enqueue (see the NVTX note)",
+            'timeline: kernels and launch gaps around each enqueue (the plugin\'s kernels have "swish" in their names)',
             (
                 "nsys",
                 "profile",
@@ -208,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if not args.run:
         print(f"# Profiling recipes for {args.model} at {args.shape[0]}x{args.shape[1]} (reports in {args.out}/)")
-        print(f"# Build the plans first: make engines.  {NVTX_NOTE}")
+        print("# Build the plans first: make engines.")
         print(f"# {TRT11_NOTE}")
         print(f"mkdir -p {shlex.quote(str(args.out))}")
         for recipe in selected:

@@ -22,6 +22,7 @@ import numpy as np
 from swish_triton.errors import SwishError
 from swish_triton.kernels.library import SwishKernels
 from swish_triton.kernels.library import load as load_kernels
+from swish_triton.ragged import split_like
 
 CUDA_MEMCPY_HOST_TO_DEVICE = 1
 CUDA_MEMCPY_DEVICE_TO_HOST = 2
@@ -30,14 +31,33 @@ CUDA_STREAM_NON_BLOCKING = 1
 NUMPY_TO_KERNEL_DTYPE = {np.dtype(np.float32): "float32", np.dtype(np.float16): "float16"}
 
 
-def split_like(flat: np.ndarray, arrays: list[np.ndarray]) -> list[np.ndarray]:
-    """Views of ``flat`` with the shapes of ``arrays``, in order (cheaper than np.split for many small pieces)."""
-    out = []
-    start = 0
-    for a in arrays:
-        out.append(flat[start : start + a.size].reshape(a.shape))
-        start += a.size
-    return out
+class StepTimes:
+    """Cumulative seconds per named step of repeated calls: ``start()``, then ``lap(step)`` at the end of each step."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = 0.0
+
+    def start(self) -> None:
+        self._last = time.perf_counter()
+
+    def lap(self, step: str) -> None:
+        now = time.perf_counter()
+        self.seconds[step] = self.seconds.get(step, 0.0) + now - self._last
+        self._last = now
+
+
+class _NoStepTimes(StepTimes):
+    """What an unprofiled call times: nothing (it keeps the hot path free of clock reads)."""
+
+    def start(self) -> None:
+        pass
+
+    def lap(self, step: str) -> None:
+        pass
+
+
+_NOT_TIMED = _NoStepTimes()
 
 
 class GpuUnavailable(SwishError):
@@ -157,10 +177,9 @@ class GpuSwish:
         )
         self.inputs = _PinnedAndDeviceBuffer(self.cuda)
         self.outputs = _PinnedAndDeviceBuffer(self.cuda)
-        # With profile set, cumulative seconds per step of __call__ (set device + buffers, gather, H2D, kernel,
-        # D2H enqueue, sync, split), for the model's profile log.
+        # With profile set, cumulative seconds per named step of __call__, for the model's profile log.
         self.profile = False
-        self.step_seconds = np.zeros(7)
+        self.steps = StepTimes()
 
     def describe(self) -> str:
         return f"GPU {self.device_id} ({self.kernels.path.name}, own CUDA stream)"
@@ -171,8 +190,8 @@ class GpuSwish:
         dtype = np.dtype(arrays[0].dtype)
         if dtype not in NUMPY_TO_KERNEL_DTYPE or out_dtype != dtype:
             raise ValueError(f"GPU Swish supports float32 and float16 in and out, not {dtype} -> {out_dtype}")
-        clock = time.perf_counter
-        t0 = clock()
+        steps = self.steps if self.profile else _NOT_TIMED
+        steps.start()
         sizes = [a.size for a in arrays]
         n = sum(sizes)
         nbytes = n * dtype.itemsize
@@ -180,16 +199,16 @@ class GpuSwish:
         self.cuda.check(self.cuda.lib.cudaSetDevice(self.device_id), "cudaSetDevice")
         self.inputs.ensure(nbytes)
         self.outputs.ensure(nbytes)
-        t1 = clock()
+        steps.lap("set device+buffers")
         staged = self.inputs.host_array(dtype, n)
         np.concatenate([a.reshape(-1) for a in arrays], out=staged)
         lib, stream = self.cuda.lib, self.stream
-        t2 = clock()
+        steps.lap("gather")
         self.cuda.check(
             lib.cudaMemcpyAsync(self.inputs.device, self.inputs.host, nbytes, CUDA_MEMCPY_HOST_TO_DEVICE, stream),
             "cudaMemcpyAsync H2D",
         )
-        t3 = clock()
+        steps.lap("H2D")
         self.kernels.forward(
             NUMPY_TO_KERNEL_DTYPE[dtype],
             self.inputs.device.value or 0,
@@ -198,20 +217,18 @@ class GpuSwish:
             beta,
             stream.value or 0,
         )
-        t4 = clock()
+        steps.lap("kernel")
         self.cuda.check(
             lib.cudaMemcpyAsync(self.outputs.host, self.outputs.device, nbytes, CUDA_MEMCPY_DEVICE_TO_HOST, stream),
             "cudaMemcpyAsync D2H",
         )
-        t5 = clock()
+        steps.lap("D2H")
         self.cuda.check(lib.cudaStreamSynchronize(stream), "cudaStreamSynchronize")
-        t6 = clock()
+        steps.lap("sync")
         # One copy out of the pinned buffer (the next call reuses it while Triton may still be sending these), then
         # views per request: a copy per request costs several microseconds each at batch 64.
         result = split_like(self.outputs.host_array(dtype, n).copy(), arrays)
-        t7 = clock()
-        if self.profile:
-            self.step_seconds += np.diff([t0, t1, t2, t3, t4, t5, t6, t7])
+        steps.lap("split")
         return result
 
     def on_device(self, tensors: list[Any], beta: float) -> list[Any]:

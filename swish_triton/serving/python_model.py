@@ -16,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from swish_triton.kernels.gpu_swish import split_like
 from swish_triton.limits import MAX_REQUEST_BYTES
-from swish_triton.reference import swish_ref
+from swish_triton.model_config import parse_beta
+from swish_triton.ragged import split_like
+from swish_triton.reference import kernel_beta, swish_ref
 
 try:  # Only importable inside the Python-backend stub.
     import triton_python_backend_utils as pb_utils
@@ -31,7 +32,8 @@ def swish_batch(arrays: list[np.ndarray], beta: float, out_dtype: np.dtype) -> l
     if not arrays:
         return []
     flat = np.concatenate([a.reshape(-1) for a in arrays])
-    return split_like(swish_ref(flat, beta).astype(out_dtype), arrays)
+    # beta as a float32, as the GPU kernels and the TensorRT plugin take it: every path computes the same function.
+    return split_like(swish_ref(flat, kernel_beta(beta)).astype(out_dtype), arrays)
 
 
 class _BatchedModel:
@@ -49,9 +51,7 @@ class _BatchedModel:
         self.profile_every = int(self.params.get("profile_every", "0") or 0)
         self.profile_sums = [0.0, 0.0, 0.0, 0.0]
         self.profile_count = 0
-        self.beta = float(params.get("beta", {}).get("string_value", "1.0"))
-        if not np.isfinite(self.beta):
-            raise ValueError(f"{self.model_name}: parameter beta must be finite, got {self.beta}")
+        self.beta = parse_beta(self.params.get("beta"), f"{self.model_name}: parameter beta")
 
     def execute(self, requests: list[Any]) -> list[Any]:
         started = time.perf_counter()
@@ -167,9 +167,8 @@ class SwishModel(_BatchedModel):
     def profile_detail(self, executions: int) -> str:
         if self.gpu is None:
             return ""
-        steps = ("set device+buffers", "gather", "H2D", "kernel", "D2H", "sync", "split")
-        us = self.gpu.step_seconds / executions * 1e6
-        return "; GPU steps: " + ", ".join(f"{name} {t:.0f} us" for name, t in zip(steps, us, strict=True))
+        steps = self.gpu.steps.seconds.items()
+        return "; GPU steps: " + ", ".join(f"{name} {t / executions * 1e6:.0f} us" for name, t in steps)
 
     def compute_on_device(self, tensors: list[Any]) -> list[Any]:
         if self.gpu is None:
