@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make demo      serve the Swish models with the embedded Triton, validate them, run a perf_analyzer sweep"
 	@echo "make test      run the test suite (real tritonserver; GPU/TensorRT/Docker tests skip where absent)"
-	@echo "make lint      ruff check + format check"
+	@echo "make lint      ruff check + format check, hadolint (Dockerfile), shellcheck (scripts), mypy of the engine builder against tensorrt-stubs"
 	@echo "make serve     serve model_repository on 127.0.0.1:8000 (HTTP) / 8001 (gRPC) until Ctrl-C"
 	@echo "make validate  validate a running server's swish_py over HTTP and gRPC"
 	@echo "make plugin    build libswish.so / libswish_kernels.so into .build/plugin (plugin/README.md)"
@@ -37,8 +37,7 @@ lint: $(STAMP)
 	$(VENV)/bin/hadolint docker/Dockerfile
 	$(VENV)/bin/shellcheck scripts/*.sh docker/*.sh bench/*.sh plugin/*.sh plugin/tools/*.sh .ci/run
 	$(PY) build/trt_stubs.py
-	$(PY) -m mypy --config-file build/mypy.ini swish_triton/engines/builder.py swish_triton/engines/profiling.py \
-		build/build_engine.py build/trt_stubs.py
+	$(PY) -m mypy --config-file build/mypy.ini swish_triton/engines/ build/build_engine.py build/trt_stubs.py
 
 format: $(STAMP)
 	$(PY) -m ruff format .
