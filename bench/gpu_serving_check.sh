@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # On a GPU host without a package registry: build the kernels library, run the GPU tests of the Python-backend model
-# against a real tritonserver, and run the serving benchmark. Python packages come from a kit folder (site-packages
-# for this host's Python: nvidia-pytriton, tritonclient, perf-analyzer, pytest, gevent) given as $1 or $SWISH_KIT.
+# against a real tritonserver, and run the serving benchmark. Python packages come from a site-packages folder
+# for this host's Python (nvidia-pytriton, tritonclient, perf-analyzer, pytest, gevent) given as $1 or
+# $SWISH_SITE_PACKAGES.
 # Results go to $OUT (default results/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-kit=${1:-${SWISH_KIT:?give the kit site-packages folder as \$1 or SWISH_KIT}}
+site_packages=${1:-${SWISH_SITE_PACKAGES:?give the site-packages folder as \$1 or SWISH_SITE_PACKAGES}}
 out=${OUT:-results}
 mkdir -p "$out"
-export PYTHONPATH="$PWD:$kit${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+export PYTHONPATH="$PWD:$site_packages${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 
 echo "== GPU: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader)"
 echo "== kernels library (sm_90)"

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Serving benchmark: the Swish Python-backend model against an identity model of the same backend, batching on
 and off, 1/2/4 instances, HTTP vs gRPC, system shared memory on and off. One embedded tritonserver serves every
-variant side by side; perf_analyzer measures each point; the bars of shared/ANCHORS.md are computed as ratios.
+variant side by side; perf_analyzer measures each point; the project's serving goals (docs/performance.md) are computed as ratios.
 
     python bench/serving_bench.py --out results/serving          # make bench
     python bench/serving_bench.py --quick                         # a shorter run
@@ -51,7 +51,7 @@ def point(rows: list[SweepRow], label: str, c: int, protocol: str = "grpc", shm:
 
 
 def ratios(rows: list[SweepRow]) -> list[str]:
-    """The bars of shared/ANCHORS.md, for each configuration measured against its identity twin."""
+    """The serving goals (docs/performance.md), for each configuration measured against its identity twin."""
     lines = []
     for swish, identity in (
         ("swish_i2_d0", "identity_i2_d0"),

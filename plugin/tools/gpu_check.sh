@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Everything the Swish plugin needs a GPU for, in one run (made for the lent H100; works on any CUDA machine):
+# Everything the Swish plugin needs a GPU for, in one run (run on an H100; works on any CUDA machine):
 # builds (sm_90 only, to save time), the conformance driver against the TensorRT 10.16 and 11.1 headers, the C ABI
 # test, compute-sanitizer (memcheck, racecheck) on both, the GPU pytest module, the benchmark (two store variants),
 # and the SASS / an ncu profile of the kernel. Logs go to $OUT (default /tmp/swish-gpu-check); a summary is printed
@@ -119,7 +119,7 @@ prof=$out/sass_ncu.txt
 {
     echo "### resource usage of the sm_90 kernels (libswish_kernels.so)"
     cuobjdump -res-usage .build/libswish_kernels.so 2>&1 | grep -A1 -E "Function .*swish"
-    if [ -f .build/release/libswish_kernels.so ]; then # a fat-binary release build carried from the dev machine
+    if [ -f .build/release/libswish_kernels.so ]; then # a fat-binary release build copied from another host
         echo "### architectures in .build/release/libswish_kernels.so"
         cuobjdump --list-elf --list-ptx .build/release/libswish_kernels.so | grep -oE '^(ELF|PTX)|sm_[0-9a-z]+' |
             paste - - | sort | uniq -c
