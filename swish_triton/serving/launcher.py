@@ -1,109 +1,60 @@
-"""Start the tritonserver bundled in the ``nvidia-pytriton`` wheel on a model repository, and stop it cleanly.
+"""Start the tritonserver bundled in the ``nvidia-pytriton`` wheel on a model repository, keep it serving, stop it.
 
-The wheel ships a real tritonserver (2.51) with the Python backend but no TensorRT backend. The launcher prepares a
-backend directory with the Python-backend stub built for the running interpreter, loads only the models whose
-backend this server has (explicit model control) and says which it skipped and why, binds 127.0.0.1 by default,
-waits on ``/v2/health/ready`` and stops the server with SIGTERM, then SIGKILL after a timeout.
+The wheel ships a real tritonserver (2.51) with the Python backend but no TensorRT backend. The launcher:
 
-    python -m swish_triton.serving.launcher --model-repository model_repository   # serves until Ctrl-C
+- loads only the models this server can serve (explicit model control); entries with no backend here, a
+  config.pbtxt that does not parse (reported as file:line) or no model.py are skipped with the reason
+  (``--strict``: broken entries are fatal);
+- binds the public HTTP and gRPC ports itself, with a front (``front.py``) that refuses requests whose shapes would
+  crash tritonserver 2.51, and runs tritonserver on private 127.0.0.1 ports, checking that the process answering
+  there is the one it started;
+- locks Triton's model-repository, shared-memory, logging and trace APIs with a key (``control_api.py``);
+- supervises the server (``supervisor.py``): restarts after a crash, reloads models whose stubs died, reports
+  not-ready meanwhile;
+- on stop drains requests in flight, stops tritonserver (SIGTERM, then SIGKILL), ends every stub process it left
+  and removes its /dev/shm regions (``server_processes.py``).
+
+    python -m swish_triton.serving.launcher --model-repository model_repository   # serves until Ctrl-C / SIGTERM
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import ctypes
-import importlib.util
+import logging
 import os
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tritonclient.grpc import model_config_pb2
+from swish_triton.serving import control_api, server_processes
+from swish_triton.serving.bundled_triton import (
+    check_numpy_for_stub,
+    die_with_parent,
+    prepare_backends,
+    pytriton_bundle,
+    server_environment,
+)
+from swish_triton.serving.front import Front, ServingState
+from swish_triton.serving.health import http_call
+from swish_triton.serving.model_plan import LauncherError, ModelPlan, plan_models
+from swish_triton.serving.request_guard import DEFAULT_MAX_TENSOR_BYTES
+from swish_triton.serving.supervisor import Supervisor
 
-from swish_triton.errors import SwishError
-from swish_triton.model_config import read_model_config
+__all__ = ["DEFAULT_PORTS", "LauncherError", "TritonServer", "free_port", "main", "plan_models", "port_is_free"]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORTS = {"http": 8000, "grpc": 8001, "metrics": 8002}
-
-# platform in config.pbtxt -> the backend that serves it (Triton's own mapping for the platforms we use).
-PLATFORM_BACKENDS = {
-    "tensorrt_plan": "tensorrt",
-    "onnxruntime_onnx": "onnxruntime",
-    "pytorch_libtorch": "pytorch",
-}
-BACKEND_NAMES = {"tensorrt": "TensorRT", "python": "Python", "onnxruntime": "ONNX Runtime", "pytorch": "PyTorch"}
-
-
-class LauncherError(SwishError):
-    """The server could not be started (or stopped) as asked; the message says why."""
-
-
-def pytriton_bundle() -> Path:
-    """The ``tritonserver`` folder inside the installed nvidia-pytriton wheel (found without importing pytriton)."""
-    spec = importlib.util.find_spec("pytriton")
-    if spec is None or not spec.submodule_search_locations:
-        raise LauncherError("nvidia-pytriton is not installed: pip install 'nvidia-pytriton==0.7.*'")
-    bundle = Path(next(iter(spec.submodule_search_locations))).resolve() / "tritonserver"
-    if not (bundle / "bin" / "tritonserver").is_file():
-        raise LauncherError(f"no tritonserver binary in {bundle}")
-    return bundle
-
-
-def check_numpy_for_stub() -> None:
-    """The bundled Python-backend stub (Triton 24.10) was compiled against NumPy 1.x. With NumPy 2 it reads array
-    descriptors at the old layout and every output tensor comes back with zero bytes (seen on the H100 machine with
-    NumPy 2.5), so refuse to start instead of serving empty answers."""
-    import numpy
-
-    if int(numpy.__version__.split(".")[0]) >= 2:
-        raise LauncherError(
-            f"NumPy {numpy.__version__} is importable here, but the Python-backend stub of the bundled tritonserver "
-            "2.51 needs NumPy 1.x (with NumPy 2 every output comes back empty): pip install 'numpy<2'"
-        )
-
-
-def model_backend(config: model_config_pb2.ModelConfig) -> str:
-    if config.backend:
-        return config.backend
-    return PLATFORM_BACKENDS.get(config.platform, config.platform or "unknown")
-
-
-@dataclass(frozen=True)
-class ModelPlan:
-    """Which models of a repository this server will load, and why the others are skipped."""
-
-    load: tuple[str, ...]
-    skipped: tuple[tuple[str, str], ...]
-
-
-def plan_models(repository: Path, backends: set[str], only: Sequence[str] | None = None) -> ModelPlan:
-    load: list[str] = []
-    skipped: list[tuple[str, str]] = []
-    for model_dir in sorted(p for p in repository.iterdir() if (p / "config.pbtxt").is_file()):
-        name = model_dir.name
-        if only and name not in only:
-            continue
-        backend = model_backend(read_model_config(model_dir))
-        if backend in backends:
-            load.append(name)
-        else:
-            skipped.append((name, f"no {BACKEND_NAMES.get(backend, backend)} backend in this server"))
-    missing = set(only or ()) - set(load) - {n for n, _ in skipped}
-    if missing:
-        raise LauncherError(f"no such model in {repository}: {', '.join(sorted(missing))}")
-    return ModelPlan(tuple(load), tuple(skipped))
+DEFAULT_EXIT_TIMEOUT_S = 30
 
 
 def port_is_free(host: str, port: int) -> bool:
@@ -124,17 +75,9 @@ def free_port(host: str = DEFAULT_HOST) -> int:
         return int(sock.getsockname()[1])
 
 
-def _die_with_parent() -> None:
-    # Runs in the child before exec: if the Python process that started the server dies, the server gets SIGTERM,
-    # so a crashed test run never leaves a tritonserver behind.
-    PR_SET_PDEATHSIG = 1
-    with contextlib.suppress(OSError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
 @dataclass
 class TritonServer:
-    """An embedded tritonserver process. Use as a context manager, or call start() and stop()."""
+    """An embedded, supervised tritonserver behind its front. Use as a context manager, or start() and stop()."""
 
     model_repository: Path
     host: str = DEFAULT_HOST
@@ -144,15 +87,28 @@ class TritonServer:
     models: Sequence[str] | None = None
     log_path: Path | None = None
     ready_timeout_s: float = 120.0
-    # Triton waits this long on SIGTERM for open client connections and in-flight requests (its default is 30 s).
-    exit_timeout_s: int = 5
-    stop_timeout_s: float = 20.0
+    # On stop: how long requests in flight may take to finish (the front's drain, then tritonserver's own
+    # --exit-timeout-secs); tritonserver is killed stop_grace_s after that.
+    exit_timeout_s: int = DEFAULT_EXIT_TIMEOUT_S
+    stop_grace_s: float = 15.0
     log_verbose: int = 0
     extra_args: Sequence[str] = ()
     quiet: bool = False
+    api_key: str | None = None  # None: a fresh random key that only this launcher knows
+    api_key_header: str = control_api.DEFAULT_KEY_HEADER
+    open_apis: Sequence[str] = ()  # of control_api.RESTRICTED_APIS, those to leave without a key
+    strict: bool = False
+    supervise: bool = True
+    health_interval_s: float = 1.0
+    max_tensor_bytes: int = DEFAULT_MAX_TENSOR_BYTES
     plan: ModelPlan | None = field(default=None, init=False)
+    state: ServingState = field(default_factory=ServingState, init=False)
+    launch_id: str = field(default_factory=lambda: secrets.token_hex(4), init=False)
+    supervisor: Supervisor | None = field(default=None, init=False, repr=False)
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+    _front: Front | None = field(default=None, init=False, repr=False)
     _workdir: Path | None = field(default=None, init=False, repr=False)
+    _backend_dir: Path | None = field(default=None, init=False, repr=False)
 
     @property
     def http_url(self) -> str:
@@ -162,56 +118,40 @@ class TritonServer:
     def grpc_url(self) -> str:
         return f"{self.host}:{self.grpc_port}"
 
-    def _say(self, message: str) -> None:
-        if not self.quiet:
-            print(f"[triton] {message}", flush=True)
+    @property
+    def upstream_http_url(self) -> str:
+        """tritonserver's own HTTP endpoint behind the front (private; the supervisor's canaries go here)."""
+        return self.state.upstream_http
 
-    def _prepare_backends(self, bundle: Path) -> Path:
-        """A backend directory whose Python backend runs the stub built for this interpreter."""
-        assert self._workdir is not None
-        py = f"{sys.version_info.major}.{sys.version_info.minor}"
-        stub = bundle / "python_backend_stubs" / py / "triton_python_backend_stub"
-        if not stub.is_file():
-            raise LauncherError(f"nvidia-pytriton has no Python-backend stub for Python {py} (it has 3.8-3.13)")
-        python_dir = self._workdir / "backends" / "python"
-        python_dir.mkdir(parents=True)
-        for item in (bundle / "backends" / "python").iterdir():
-            if item.is_file():
-                (python_dir / item.name).symlink_to(item)
-        # A link, not a copy: the stub finds its bundled libraries relative to its real location.
-        (python_dir / stub.name).symlink_to(stub)
-        return self._workdir / "backends"
+    @property
+    def shm_prefix(self) -> str:
+        # Unique per launch: finds this server's stubs and /dev/shm regions, and only those.
+        return f"swish_{self.launch_id}_"
 
-    def _environment(self) -> dict[str, str]:
-        env = dict(os.environ)
-        # The Python-backend stub imports numpy and the model's packages from the first python3 on PATH, and
-        # links libpython from the interpreter's LIBDIR.
-        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-        libdir = sysconfig.get_config_var("LIBDIR")
-        if libdir:
-            env["LD_LIBRARY_PATH"] = os.pathsep.join(p for p in [libdir, env.get("LD_LIBRARY_PATH", "")] if p)
-        return env
+    def _say(self, message: str, level: int = logging.INFO) -> None:
+        log.log(logging.DEBUG if self.quiet and level <= logging.INFO else level, "%s", message)
 
     def command(self, backend_dir: Path) -> list[str]:
-        assert self.plan is not None
+        assert self.plan is not None and self.api_key is not None
         bundle = pytriton_bundle()
+        http_port, grpc_port = (int(u.rsplit(":", 1)[1]) for u in (self.state.upstream_http, self.state.upstream_grpc))
         cmd = [
             str(bundle / "bin" / "tritonserver"),
             f"--model-repository={self.model_repository}",
             f"--backend-directory={backend_dir}",
             f"--cache-directory={bundle / 'caches'}",
             "--model-control-mode=explicit",
-            f"--http-address={self.host}",
-            f"--http-port={self.http_port}",
-            f"--grpc-address={self.host}",
-            f"--grpc-port={self.grpc_port}",
+            f"--http-address={DEFAULT_HOST}",
+            f"--http-port={http_port}",
+            f"--grpc-address={DEFAULT_HOST}",
+            f"--grpc-port={grpc_port}",
             f"--metrics-address={self.host}",
             f"--metrics-port={self.metrics_port}",
             "--allow-gpu-metrics=false",
             f"--exit-timeout-secs={self.exit_timeout_s}",
             f"--log-verbose={self.log_verbose}",
-            # Shared-memory regions of the Python backend are named per server, so several servers can run at once.
-            f"--backend-config=python,shm-region-prefix-name=swish{os.getpid()}_{self.http_port}_",
+            f"--backend-config=python,shm-region-prefix-name={self.shm_prefix}",
+            *control_api.restricted_args(self.api_key, self.api_key_header, self.open_apis),
         ]
         cmd += [f"--load-model={name}" for name in self.plan.load]
         cmd += list(self.extra_args)
@@ -222,45 +162,76 @@ class TritonServer:
         if not repo.is_dir():
             raise LauncherError(f"model repository {repo} does not exist")
         self.model_repository = repo
-        for name, port in (("HTTP", self.http_port), ("gRPC", self.grpc_port), ("metrics", self.metrics_port)):
-            if not port_is_free(self.host, port):
-                raise LauncherError(
-                    f"port {port} ({name}) on {self.host} is already in use: stop what holds it "
-                    f"(`ss -ltnp 'sport = :{port}'` shows it) or choose another port"
-                )
+        if self.api_key is None:
+            self.api_key = control_api.new_key()
+        try:
+            control_api.check_key(self.api_key, self.api_key_header)
+            control_api.restricted_args(self.api_key, self.api_key_header, self.open_apis)
+        except control_api.ControlApiError as exc:
+            raise LauncherError(str(exc)) from None
         bundle = pytriton_bundle()
         check_numpy_for_stub()
         backends = {p.name for p in (bundle / "backends").iterdir() if p.is_dir()}
-        self.plan = plan_models(repo, backends, self.models)
+        self.plan = plan_models(repo, backends, self.models, self.strict)
         for name, why in self.plan.skipped:
             self._say(f"skipping {name}: {why}")
+        for name, why in self.plan.broken:
+            self._say(f"skipping broken model {name}: {why}", logging.WARNING)
         if not self.plan.load:
             raise LauncherError(f"no model in {repo} can be served by this server")
-        self._workdir = Path(tempfile.mkdtemp(prefix="swish-triton-"))
-        backend_dir = self._prepare_backends(bundle)
-        if self.log_path is None:
-            self.log_path = self._workdir / "tritonserver.log"
-        self.log_path = Path(self.log_path)
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._say(
-            f"starting tritonserver on {self.host} (HTTP {self.http_port}, gRPC {self.grpc_port}, "
-            f"metrics {self.metrics_port}) with {', '.join(self.plan.load)}; log: {self.log_path}"
-        )
-        with open(self.log_path, "wb") as log:
-            self._proc = subprocess.Popen(  # noqa: S603 - the command is built from our own arguments
-                self.command(backend_dir),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=self._environment(),
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 - only a prctl call, before any thread exists there
-            )
+        if not port_is_free(self.host, self.metrics_port):
+            raise LauncherError(self._port_taken("metrics", self.metrics_port))
+        self.state.upstream_http, self.state.upstream_grpc = (f"{DEFAULT_HOST}:{free_port()}" for _ in range(2))
+        # Binding the public ports is the port check: atomic, so of two launchers on one port exactly one wins.
+        front = Front(self.state, self.host, self.http_port, self.grpc_port, self.max_tensor_bytes)
         try:
-            self.wait_ready()
+            front.start()
+        except OSError as exc:
+            taken = [(n, p) for n, p in (("HTTP", self.http_port), ("gRPC", self.grpc_port)) if str(p) in str(exc)]
+            name, port = taken[0] if taken else ("HTTP", self.http_port)
+            raise LauncherError(self._port_taken(name, port)) from None
+        self._front = front
+        self._workdir = Path(tempfile.mkdtemp(prefix="swish-triton-"))
+        try:
+            self._backend_dir = prepare_backends(bundle, self._workdir)
+            if self.log_path is None:
+                self.log_path = self._workdir / "tritonserver.log"
+            self.log_path = Path(self.log_path)
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            self._say(
+                f"starting tritonserver for {self.host} (HTTP {self.http_port}, gRPC {self.grpc_port}, metrics "
+                f"{self.metrics_port}) with {', '.join(self.plan.load)}; log: {self.log_path}"
+            )
+            self.spawn()
         except BaseException:
             self.stop()
             raise
+        if self.supervise:
+            self.supervisor = Supervisor(self, interval_s=self.health_interval_s)
+            self.supervisor.start()
+        self.state.ready = True
+        self._say("ready")
         return self
+
+    def _port_taken(self, name: str, port: int) -> str:
+        return (
+            f"port {port} ({name}) on {self.host} is already in use: stop what holds it "
+            f"(`ss -ltnp 'sport = :{port}'` shows it) or choose another port"
+        )
+
+    def spawn(self) -> None:
+        """Start tritonserver on the private ports and wait until it (this very process) is ready."""
+        assert self._backend_dir is not None and self.log_path is not None
+        with open(self.log_path, "ab") as server_log:
+            self._proc = subprocess.Popen(  # noqa: S603 - the command is built from our own arguments
+                self.command(self._backend_dir),
+                stdout=server_log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=server_environment(),
+                preexec_fn=die_with_parent,  # noqa: PLW1509 - only a prctl call, before any thread exists there
+            )
+        self.wait_ready()
 
     def log_tail(self, lines: int = 30) -> str:
         if self.log_path is None or not self.log_path.exists():
@@ -268,11 +239,19 @@ class TritonServer:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
     def is_ready(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"http://{self.http_url}/v2/health/ready", timeout=2) as resp:
-                return bool(resp.status == 200)
-        except (urllib.error.URLError, OSError):
+        """Ready as clients see it: through the front, which reports the supervisor's view."""
+        return http_call(self.http_url, "/v2/health/ready", timeout_s=2)[0] == 200
+
+    def _upstream_ready(self) -> bool:
+        if http_call(self.state.upstream_http, "/v2/health/ready", timeout_s=2)[0] != 200:
             return False
+        # Ours, not another server that took the port between free_port() and tritonserver's bind.
+        assert self._proc is not None
+        port = int(self.state.upstream_http.rsplit(":", 1)[1])
+        if self._proc.pid not in server_processes.listening_pids(port, [self._proc.pid]):
+            self._proc.kill()
+            raise LauncherError(f"another process answers on tritonserver's port {port}; start again")
+        return True
 
     def wait_ready(self) -> None:
         assert self._proc is not None
@@ -284,8 +263,7 @@ class TritonServer:
                     f"tritonserver exited with status {code} before it was ready; last lines of "
                     f"{self.log_path}:\n{self.log_tail()}"
                 )
-            if self.is_ready():
-                self._say("ready")
+            if self._upstream_ready():
                 return
             time.sleep(0.2)
         raise LauncherError(
@@ -295,23 +273,73 @@ class TritonServer:
 
     @property
     def running(self) -> bool:
+        return self._front is not None and (self.process_running() or self.supervisor is not None)
+
+    def process_running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    def exit_reason(self) -> str:
+        code = self._proc.poll() if self._proc is not None else None
+        if code is None:
+            return "not started"
+        what = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
+        last = self.log_tail(1).strip()
+        return f"{what}; last log line: {last}" if last else what
+
+    def loaded_models(self) -> tuple[str, ...]:
+        return self.plan.load if self.plan else ()
+
+    def reload_model(self, model: str, old_stubs: set[int]) -> None:
+        """Unload and load one model through Triton's repository API (with the key); ends the old stubs."""
+        assert self.api_key is not None
+        try:
+            control_api.repository_call(self.state.upstream_http, model, "unload", self.api_key, self.api_key_header)
+            server_processes.end_processes(sorted(old_stubs))
+            control_api.repository_call(self.state.upstream_http, model, "load", self.api_key, self.api_key_header)
+        except control_api.ControlApiError as exc:
+            raise LauncherError(str(exc)) from None
+
+    def end_leftovers(self, grace_s: float = 0.0) -> tuple[int, int]:
+        """End this server's stub processes and remove its /dev/shm regions; (stubs ended, files removed)."""
+        deadline = time.monotonic() + grace_s
+        while server_processes.stub_processes(self.shm_prefix) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        stubs = server_processes.end_stubs(self.shm_prefix)
+        time.sleep(0.05 if stubs else 0)
+        files = server_processes.remove_shm_regions(self.shm_prefix)
+        if stubs or files:
+            self._say(f"ended {len(stubs)} stub processes and removed {len(files)} /dev/shm files left behind")
+        return len(stubs), len(files)
+
     def stop(self) -> int | None:
-        """SIGTERM, then SIGKILL after stop_timeout_s. Returns the exit status (None if it never started)."""
+        """Drain, SIGTERM, SIGKILL after the grace period, clean up. Returns the exit status (None: never started);
+        a drain that did not finish in time or leftovers of a crash make a clean 0 into 1."""
+        if self.supervisor is not None:
+            self.supervisor.stop()
+            self.supervisor = None
+        self.state.ready = False
+        drained = True
+        front, self._front = self._front, None
+        if front is not None:
+            drained = front.stop(self.exit_timeout_s)
+            if not drained:
+                self._say(f"requests still in flight after {self.exit_timeout_s} s", logging.WARNING)
         proc, self._proc = self._proc, None
         code = None
         if proc is not None:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
                 try:
-                    proc.wait(timeout=self.stop_timeout_s)
+                    proc.wait(timeout=self.exit_timeout_s + self.stop_grace_s)
                 except subprocess.TimeoutExpired:
-                    self._say(f"tritonserver did not stop within {self.stop_timeout_s:.0f} s of SIGTERM: killing it")
+                    self._say("tritonserver did not stop after SIGTERM: killing it", logging.WARNING)
                     proc.kill()
                     proc.wait()
             code = proc.returncode
             self._say(f"stopped (exit status {code})")
+        stubs, _ = self.end_leftovers(grace_s=2.0)
+        if code == 0 and (stubs or not drained):
+            code = 1
         if self._workdir is not None:
             # Keep the log when it lives in the work dir and the server failed; the message above names it.
             keep_log = self.log_path is not None and self.log_path.parent == self._workdir and code not in (0, None)
@@ -329,27 +357,45 @@ class TritonServer:
         self.stop()
 
 
-def env_default(name: str, default: str) -> str:
-    return os.environ.get(name, default)
-
-
 def build_parser() -> argparse.ArgumentParser:
+    env = os.environ.get
     parser = argparse.ArgumentParser(
         description="Serve a model repository with the tritonserver bundled in nvidia-pytriton.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument(
-        "--model-repository", type=Path, default=Path(env_default("SWISH_MODEL_REPOSITORY", "model_repository"))
+        "--model-repository", type=Path, default=Path(env("SWISH_MODEL_REPOSITORY", "model_repository"))
+    )
+    parser.add_argument("--host", default=env("SWISH_TRITON_HOST", DEFAULT_HOST), help="address for every port")
+    parser.add_argument("--http-port", type=int, default=int(env("SWISH_HTTP_PORT", "8000")))
+    parser.add_argument("--grpc-port", type=int, default=int(env("SWISH_GRPC_PORT", "8001")))
+    parser.add_argument("--metrics-port", type=int, default=int(env("SWISH_METRICS_PORT", "8002")))
+    parser.add_argument("--model", action="append", dest="models", help="load only this model (repeatable)")
+    parser.add_argument("--strict", action="store_true", help="fail on a broken model entry instead of skipping it")
+    parser.add_argument(
+        "--api-key",
+        default=env("SWISH_API_KEY"),
+        help="key for the model-repository, shared-memory, logging and trace APIs ($SWISH_API_KEY; default: a "
+        "random key only this launcher knows)",
     )
     parser.add_argument(
-        "--host",
-        default=env_default("SWISH_TRITON_HOST", DEFAULT_HOST),
-        help="address to bind HTTP, gRPC and metrics to",
+        "--api-key-header",
+        default=env("SWISH_API_KEY_HEADER", control_api.DEFAULT_KEY_HEADER),
+        help="HTTP header of the key (gRPC: triton-grpc-protocol-<header>)",
     )
-    parser.add_argument("--http-port", type=int, default=int(env_default("SWISH_HTTP_PORT", "8000")))
-    parser.add_argument("--grpc-port", type=int, default=int(env_default("SWISH_GRPC_PORT", "8001")))
-    parser.add_argument("--metrics-port", type=int, default=int(env_default("SWISH_METRICS_PORT", "8002")))
-    parser.add_argument("--model", action="append", dest="models", help="load only this model (repeatable)")
+    parser.add_argument(
+        "--open-api",
+        action="append",
+        default=[],
+        choices=control_api.RESTRICTED_APIS,
+        help="leave this API open without a key (repeatable)",
+    )
+    parser.add_argument(
+        "--exit-timeout",
+        type=int,
+        default=int(env("SWISH_EXIT_TIMEOUT", str(DEFAULT_EXIT_TIMEOUT_S))),
+        help="seconds requests in flight may take to finish on SIGTERM before the server is stopped anyway",
+    )
     parser.add_argument("--log-file", type=Path, default=None, help="server log (default: a temporary file)")
     parser.add_argument("--ready-timeout", type=float, default=120.0, help="seconds to wait for readiness")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="tritonserver --log-verbose level")
@@ -358,6 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="[triton] %(message)s", stream=sys.stdout)
     server = TritonServer(
         args.model_repository,
         host=args.host,
@@ -367,7 +414,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         models=args.models,
         log_path=args.log_file,
         ready_timeout_s=args.ready_timeout,
+        exit_timeout_s=args.exit_timeout,
         log_verbose=args.verbose,
+        api_key=args.api_key,
+        api_key_header=args.api_key_header,
+        open_apis=args.open_api,
+        strict=args.strict,
     )
     stop = False
 
@@ -376,21 +428,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         stop = True
 
     signal.signal(signal.SIGTERM, request_stop)
+    code: int | None = 0
     try:
         server.start()
         print(f"Serving. HTTP: http://{server.http_url}  gRPC: {server.grpc_url}  Ctrl-C stops.", flush=True)
-        while not stop and server.running:
-            time.sleep(0.5)
-        if not server.running and not stop:
-            print(f"tritonserver exited unexpectedly; last lines of its log:\n{server.log_tail()}", file=sys.stderr)
-            return 1
+        while not stop:
+            time.sleep(0.2)
     except LauncherError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        code = None
     except KeyboardInterrupt:
         pass
     finally:
-        server.stop()
+        status = server.stop()
+    if code is None or status not in (0, None):
+        if status not in (0, None):
+            print(f"error: the server did not stop cleanly (exit status {status})", file=sys.stderr)
+        return 1
     return 0
 
 

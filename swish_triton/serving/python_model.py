@@ -36,10 +36,21 @@ def swish_batch(arrays: list[np.ndarray], beta: float, out_dtype: np.dtype) -> l
     return split_like(swish_ref(flat, kernel_beta(beta)).astype(out_dtype), arrays)
 
 
+def require_numpy_1() -> None:
+    """The stub of tritonserver 2.51 was built against NumPy 1.x: under NumPy 2 every output comes back empty. This
+    runs inside the stub, so it checks the NumPy the model really imports (not the launcher's)."""
+    if int(np.__version__.split(".")[0]) >= 2:
+        raise RuntimeError(
+            f"NumPy {np.__version__} in the Python-backend stub ({np.__file__}); this tritonserver's stub needs "
+            "NumPy 1.x (with NumPy 2 every output comes back empty): put a python3 with numpy<2 first on PATH"
+        )
+
+
 class _BatchedModel:
     """What the Swish and identity models share: config parsing and per-request error handling."""
 
     def initialize(self, args: dict[str, Any]) -> None:
+        require_numpy_1()
         config = json.loads(args["model_config"])
         self.model_name = config["name"]
         self.input_name = config["input"][0]["name"]

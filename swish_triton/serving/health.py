@@ -1,0 +1,126 @@
+"""Health of a Triton server as a client sees it: ready, and every model able to answer an inference.
+
+``/v2/health/ready`` alone is not enough for tritonserver 2.51: after a Python-backend stub dies it stays 200 while
+requests to that model fail. So the check also sends each model a small canary inference built from its metadata
+(zeros, every variable dimension 1) and counts a 5xx answer, a timeout or a refused connection as unhealthy (a 4xx
+means the model answered). The launcher's supervisor uses the same canary; compose's healthcheck and Kubernetes
+probes call the command line:
+
+    python -m swish_triton.serving.health --url 127.0.0.1:8000                 # exit 0 healthy, 1 not
+    python -m swish_triton.serving.health --url 127.0.0.1:8000 -m swish_py -m swish_py_fp16
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+
+from swish_triton.serving.control_api import DEFAULT_KEY_HEADER
+from swish_triton.serving.request_guard import DATATYPE_SIZES
+
+_ZERO = {"BOOL": False, "BYTES": ""}
+
+
+def http_call(
+    url: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None, timeout_s: float = 5.0
+) -> tuple[int, bytes]:
+    """(status, body); status 0 when nothing answered."""
+    request = urllib.request.Request(
+        f"http://{url}{path}", data=body, headers=headers or {}, method="POST" if body is not None else "GET"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as resp:  # noqa: S310 - http URL built here
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+    except (urllib.error.URLError, OSError):
+        return 0, b""
+
+
+def server_ready(url: str, timeout_s: float = 2.0) -> bool:
+    return http_call(url, "/v2/health/ready", timeout_s=timeout_s)[0] == 200
+
+
+def canary_request(metadata: dict) -> bytes:
+    inputs = []
+    for tensor in metadata.get("inputs", []):
+        shape = [1 if d < 0 else d for d in tensor["shape"]]
+        count = 1
+        for d in shape:
+            count *= d
+        zero = _ZERO.get(tensor["datatype"], 0)
+        if tensor["datatype"] not in DATATYPE_SIZES and tensor["datatype"] != "BYTES":
+            raise ValueError(f"no canary for datatype {tensor['datatype']}")
+        inputs.append({"name": tensor["name"], "datatype": tensor["datatype"], "shape": shape, "data": [zero] * count})
+    return json.dumps({"inputs": inputs}).encode()
+
+
+def canary(url: str, model: str, timeout_s: float = 5.0) -> str | None:
+    """None if the model answered a small inference (any 2xx or 4xx), else why not."""
+    status, body = http_call(url, f"/v2/models/{model}", timeout_s=timeout_s)
+    if status != 200:
+        return f"metadata: HTTP {status or 'no answer'}"
+    try:
+        request = canary_request(json.loads(body))
+    except (ValueError, KeyError, TypeError) as exc:
+        return f"cannot build a canary request: {exc}"
+    status, body = http_call(url, f"/v2/models/{model}/infer", request, {"Content-Type": "application/json"}, timeout_s)
+    if status == 0:
+        return "inference: no answer"
+    if status >= 500:
+        return f"inference: HTTP {status}: {body.decode(errors='replace')[:200]}"
+    return None
+
+
+def loaded_models(url: str, key: str | None, header: str) -> list[str] | None:
+    """Models the repository index reports READY, or None where the index is refused (restricted, no key)."""
+    status, body = http_call(url, "/v2/repository/index", b"{}", {header: key} if key else {})
+    if status != 200:
+        return None
+    return [m["name"] for m in json.loads(body) if m.get("state") == "READY"]
+
+
+def check(
+    url: str, models: Sequence[str], key: str | None = None, header: str = DEFAULT_KEY_HEADER, timeout_s: float = 5.0
+) -> list[str]:
+    """Problems found (empty when healthy)."""
+    status, body = http_call(url, "/v2/health/ready", timeout_s=timeout_s)
+    if status != 200:
+        reason = body.decode(errors="replace").strip() or "no answer"
+        return [f"server not ready (HTTP {status or '-'}: {reason})"]
+    names = list(models) or loaded_models(url, key, header) or []
+    return [f"{model}: {why}" for model in names if (why := canary(url, model, timeout_s))]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument("-u", "--url", default="127.0.0.1:8000", help="HTTP host:port of the server")
+    parser.add_argument(
+        "-m",
+        "--model",
+        action="append",
+        default=[],
+        help="model to send a canary (repeatable; default: every READY model in the repository "
+        "index, which needs the key where the repository API is restricted)",
+    )
+    parser.add_argument("--api-key", default=os.environ.get("SWISH_API_KEY"), help="default: $SWISH_API_KEY")
+    parser.add_argument("--api-key-header", default=os.environ.get("SWISH_API_KEY_HEADER", DEFAULT_KEY_HEADER))
+    parser.add_argument("--timeout", type=float, default=5.0, help="seconds per call")
+    args = parser.parse_args(argv)
+    problems = check(args.url, args.model, args.api_key, args.api_key_header, args.timeout)
+    for problem in problems:
+        print(f"unhealthy: {problem}")
+    if not problems:
+        print(f"healthy: {args.url}")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
