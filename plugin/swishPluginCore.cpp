@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <string>
@@ -93,7 +94,12 @@ void logMessage(nvinfer1::ILogger::Severity severity, std::string const& message
     if (logger != nullptr)
     {
         logger->log(severity, message.c_str());
+        return;
     }
+    // No logger to ask (TensorRT's lean runtime has no global logger; a loadable library whose finder has none):
+    // stderr, so that the reason a plugin failed is never lost.
+    std::fprintf(stderr, "[TensorRT plugin] %s: %s\n",
+        severity == nvinfer1::ILogger::Severity::kWARNING ? "WARNING" : "ERROR", message.c_str());
 }
 
 std::string formatName(nvinfer1::TensorFormat format)

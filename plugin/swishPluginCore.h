@@ -98,7 +98,7 @@ void enqueueSwish(nvinfer1::PluginTensorDesc const& inDesc, nvinfer1::PluginTens
 //! getLogger(). The loadable library (SWISH_LOADABLE_LIBRARY: no libnvinfer dependency, like TensorRT's own
 //! libnvinfer_vc_plugin.so) only has the ILoggerFinder that IPluginRegistry::loadLibrary hands to its
 //! setLoggerFinder entry point (swishPluginEntryPoints.cpp); it asks the finder on every message, because the
-//! logger behind it may change. Without either, messages go to the error recorder only.
+//! logger behind it may change. Without a logger, messages go to stderr (and the error recorder, where there is one).
 void setLoggerFinder(nvinfer1::ILoggerFinder* finder) noexcept;
 
 //! Logs "SwishPlugin: <where>: <what>" as an error through TensorRT's logger and, when given, reports it with `code`
