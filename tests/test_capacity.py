@@ -40,9 +40,9 @@ def hand_csv(tmp_path: Path) -> Path:
 
 
 def test_replicas_for_a_rate_and_budget(hand_csv: Path) -> None:
-    points = read_sweep_csv([hand_csv])
-    assert set(points) == {"swish_py grpc", "swish_py http", "swish_py grpc b=4"}
-    plan = plan_capacity(points, rate=20000, p99_ms=10, peak_rate=50000)
+    data = read_sweep_csv([hand_csv])
+    assert set(data.points) == {"swish_py grpc", "swish_py http", "swish_py grpc b=4"}
+    plan = plan_capacity(data, rate=20000, p99_ms=10, peak_rate=50000)
     by_series = {s.series: s for s in plan.series}
 
     grpc = by_series["swish_py grpc"]
@@ -51,7 +51,8 @@ def test_replicas_for_a_rate_and_budget(hand_csv: Path) -> None:
     assert grpc.per_replica_capacity == 10000 and grpc.per_replica_planned == pytest.approx(7000)
     assert grpc.replicas == math.ceil(20000 / 7000) + 1 == 4
     assert (grpc.min_replicas, grpc.max_replicas) == (4, math.ceil(50000 / 7000) + 1)
-    # Triton's queue/compute ratio at that point: 900 us x 10000 requests / (800 us x 1250 executions).
+    # Triton's queue/compute ratio at that point: 900 us x 10000 requests / (800 us x 1250 executions) (a CSV without
+    # requests_per_s gives compute time per execution).
     assert grpc.point.queue_compute_ratio == pytest.approx(9.0)
 
     # Batch 4: 8000 inferences/s are 2000 requests/s.
@@ -64,11 +65,11 @@ def test_replicas_for_a_rate_and_budget(hand_csv: Path) -> None:
 
 
 def test_headroom_and_spare_change_the_answer(hand_csv: Path) -> None:
-    points = read_sweep_csv([hand_csv], {"protocol": "grpc", "batch_size": "1"})
-    assert list(points) == ["swish_py grpc"]
-    exact = plan_capacity(points, rate=20000, p99_ms=10, headroom=0, spare=0)
+    data = read_sweep_csv([hand_csv], {"protocol": "grpc", "batch_size": "1"})
+    assert list(data.points) == ["swish_py grpc"]
+    exact = plan_capacity(data, rate=20000, p99_ms=10, headroom=0, spare=0)
     assert exact.series[0].replicas == 2
-    two_gpu = plan_capacity(points, rate=20000, p99_ms=10, headroom=0.5, spare=2, gpus_per_replica=2)
+    two_gpu = plan_capacity(data, rate=20000, p99_ms=10, headroom=0.5, spare=2, gpus_per_replica=2)
     assert two_gpu.series[0].replicas == 4 + 2 and two_gpu.series[0].gpus == 12
     assert any("headroom 50%" in a for a in two_gpu.assumptions)
 
@@ -79,11 +80,39 @@ def test_repeated_points_take_median_throughput_and_worst_p99(tmp_path: Path) ->
         "model,concurrency,infer_per_s,p99_ms\n"
         "m,4,1000,2.0\nm,4,1200,2.5\nm,4,900,4.0\n"  # median 1000/s, worst p99 4.0 ms
     )
-    points = read_sweep_csv([path])
-    (point,) = points["m"]
+    data = read_sweep_csv([path])
+    (point,) = data.points["m"]
     assert (point.requests_per_s, point.p99_ms, point.runs) == (1000, 4.0, 3)
-    assert not plan_capacity(points, rate=100, p99_ms=3).series[0].feasible
-    assert plan_capacity(points, rate=100, p99_ms=4).series[0].feasible
+    assert not plan_capacity(data, rate=100, p99_ms=3).series[0].feasible
+    assert plan_capacity(data, rate=100, p99_ms=4).series[0].feasible
+
+
+def test_newer_sweep_columns(tmp_path: Path) -> None:
+    """requests_per_s is used as given, compute time is per request, unstable rows are left out unless asked for, and
+    a client that shared the server's cores is named in the assumptions."""
+    path = tmp_path / "new.csv"
+    path.write_text(
+        "model,protocol,batch_size,concurrency,infer_per_s,requests_per_s,p99_ms,queue_us,compute_us,stable,"
+        "client_shares_cores,length,dtype\n"
+        "m,grpc,2,4,2000,1000,3.0,50,100,yes,yes,1024,FP32\n"
+        "m,grpc,2,8,3000,1500,4.0,150,100,yes,yes,1024,FP32\n"
+        "m,grpc,2,16,4000,2000,4.5,400,100,no,yes,1024,FP32\n"
+    )
+    data = read_sweep_csv([path])
+    assert data.unstable_skipped == 1 and data.client_shared_cores
+    (series,) = plan_capacity(data, rate=2100, p99_ms=5, headroom=0, spare=0).series
+    assert series.point is not None and series.point.concurrency == 8
+    assert series.per_replica_capacity == 1500 and series.replicas == 2
+    assert series.point.queue_compute_ratio == pytest.approx(1.5)
+    plan = plan_capacity(data, rate=2100, p99_ms=5)
+    assert any("could not stabilise were left out" in a for a in plan.assumptions)
+    assert any("shared the server's CPU cores" in a for a in plan.assumptions)
+    everything = read_sweep_csv([path], include_unstable=True)
+    assert plan_capacity(everything, rate=2100, p99_ms=5, headroom=0, spare=0).series[0].per_replica_capacity == 2000
+    only_unstable = tmp_path / "unstable.csv"
+    only_unstable.write_text("model,concurrency,infer_per_s,p99_ms,stable\nm,1,10,1,no\n")
+    with pytest.raises(CapacityError, match="1 unstable rows left out"):
+        read_sweep_csv([only_unstable])
 
 
 def test_unreachable_budget_is_explained(hand_csv: Path) -> None:
@@ -112,7 +141,7 @@ def test_bad_csv_is_refused_clearly(tmp_path: Path, text: str, message: str) -> 
 
 
 def test_bad_questions_are_refused(hand_csv: Path) -> None:
-    points = read_sweep_csv([hand_csv])
+    data = read_sweep_csv([hand_csv])
     for kwargs, message in [
         ({"rate": 0, "p99_ms": 5}, "rate must be > 0"),
         ({"rate": 10, "p99_ms": -1}, "p99 budget must be > 0"),
@@ -120,7 +149,7 @@ def test_bad_questions_are_refused(hand_csv: Path) -> None:
         ({"rate": 10, "p99_ms": 5, "peak_rate": 5}, "peak rate"),
     ]:
         with pytest.raises(CapacityError, match=message):
-            plan_capacity(points, **kwargs)
+            plan_capacity(data, **kwargs)
     with pytest.raises(CapacityError, match="no such column"):
         read_sweep_csv([hand_csv], {"region": "eu"})
     with pytest.raises(CapacityError, match="cannot read the sweep file"):
@@ -167,13 +196,15 @@ def test_capacity_from_a_real_sweep(triton_server: TritonServer, tmp_path: Path)
     best_rate = max(r.infer_per_s for r in rows)
     worst_p99 = max(r.p99_ms for r in rows)
     rate = 3 * best_rate
-    proc = _cli(str(csv_path), "-r", f"{rate:.1f}", "-l", f"{worst_p99 * 2:.3f}", "--format", "json")
+    # Structure, not timings: points perf_analyzer could not stabilise on a busy host count too.
+    budget = ["-r", f"{rate:.1f}", "-l", f"{worst_p99 * 2:.3f}", "--include-unstable"]
+    proc = _cli(str(csv_path), *budget, "--format", "json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     best = json.loads(proc.stdout)["best"]
     # Every point is within a budget of twice the worst p99, so the fastest point is the replica's capacity.
     assert best["per_replica_capacity"] == pytest.approx(best_rate)
     assert best["replicas"] == math.ceil(rate / (best_rate * 0.7)) + 1
     assert best["point"]["queue_compute_ratio"] is not None and best["point"]["queue_compute_ratio"] >= 0
-    text = _cli(str(csv_path), "-r", f"{rate:.1f}", "-l", f"{worst_p99 * 2:.3f}")
+    text = _cli(str(csv_path), *budget)
     print(text.stdout)
     assert "Answer:" in text.stdout

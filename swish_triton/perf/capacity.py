@@ -11,8 +11,9 @@ The model is deliberately simple and says what it assumes:
   balancing (kube-proxy balances connections, not requests), the autoscaler's reaction time and run-to-run spread,
   then adds ``spare`` replicas so that one can be drained or lost without breaking the budget.
 
-Columns are read by name; extra columns (payload size, dtype, CPU cores, ...) are carried along and may be used to
-filter. Rows need at least ``model``, ``concurrency``, ``infer_per_s`` and ``p99_ms``.
+Columns are read by name; extra columns (payload size, dtype, CPU cores, ...) are ignored unless used to filter.
+Rows need at least ``model``, ``concurrency``, ``infer_per_s`` and ``p99_ms``. Rows that perf_analyzer could not
+stabilise (``stable=no``) are left out unless asked for: their p99 is an average of disagreeing windows.
 """
 
 from __future__ import annotations
@@ -108,22 +109,38 @@ def _series_name(row: dict[str, str]) -> str:
 
 
 def _queue_compute_ratio(row: dict[str, str], batch: int) -> float | None:
-    # Triton's counters are per request: queue_us is already per request, compute_us per execution in sweep CSVs.
+    """Triton's total queue time over total compute time at this point: the ratio the chart's autoscaler targets."""
     try:
         queue_us = float(row["queue_us"])
         compute_us = float(row["compute_us"])
-        inferences = float(row["inference_count"])
-        executions = float(row["execution_count"])
     except (KeyError, ValueError):
         return None
-    requests = max(inferences // max(batch, 1), 1)
-    compute_total = compute_us * executions
+    if "requests_per_s" in row:
+        # Sweeps that write requests_per_s give queue and compute time both per request.
+        return queue_us / compute_us if compute_us > 0 else None
+    # Earlier sweeps gave compute time per execution (a batch): scale both back to totals.
+    try:
+        requests = max(float(row["inference_count"]) // max(batch, 1), 1)
+        compute_total = compute_us * float(row["execution_count"])
+    except (KeyError, ValueError):
+        return None
     return queue_us * requests / compute_total if compute_total > 0 else None
 
 
-def read_sweep_csv(paths: Iterable[Path], filters: dict[str, str] | None = None) -> dict[str, list[SweepPoint]]:
+@dataclass
+class SweepData:
+    points: dict[str, list[SweepPoint]]
+    unstable_skipped: int = 0
+    client_shared_cores: bool = False  # perf_analyzer ran beside the server and competed for its CPU cores
+
+
+def read_sweep_csv(
+    paths: Iterable[Path], filters: dict[str, str] | None = None, include_unstable: bool = False
+) -> SweepData:
     """Points per configuration, from one or more sweep CSVs. ``filters`` keeps rows whose columns equal the values."""
     filters = filters or {}
+    unstable = 0
+    shared = False
     paths = [Path(p) for p in paths]
     raw: dict[tuple[str, int], list[tuple[float, float, float | None, str]]] = {}
     for path in paths:
@@ -145,19 +162,23 @@ def read_sweep_csv(paths: Iterable[Path], filters: dict[str, str] | None = None)
             for line, row in enumerate(reader, start=2):
                 if any((row.get(c) or "") != v for c, v in filters.items()):
                     continue
+                if row.get("stable", "yes") == "no" and not include_unstable:
+                    unstable += 1
+                    continue
+                shared = shared or row.get("client_shares_cores") == "yes"
                 batch = int(_number(row, "batch_size", path, line, int)) if row.get("batch_size") else 1
                 if batch < 1:
                     raise CapacityError(f"{path}:{line}: batch_size must be at least 1")
                 concurrency = int(_number(row, "concurrency", path, line, int))
                 infer = _number(row, "infer_per_s", path, line)
+                per_s = _number(row, "requests_per_s", path, line) if row.get("requests_per_s") else infer / batch
                 p99 = _number(row, "p99_ms", path, line)
                 ratio = _queue_compute_ratio(row, batch)
-                raw.setdefault((_series_name(row), concurrency), []).append(
-                    (infer / batch, p99, ratio, row.get("gpu", ""))
-                )
+                raw.setdefault((_series_name(row), concurrency), []).append((per_s, p99, ratio, row.get("gpu", "")))
     if not raw:
         where = f" matching {filters}" if filters else ""
-        raise CapacityError(f"no sweep rows{where} in {', '.join(str(p) for p in paths)}")
+        skipped = f" ({unstable} unstable rows left out; --include-unstable keeps them)" if unstable else ""
+        raise CapacityError(f"no sweep rows{where} in {', '.join(str(p) for p in paths)}{skipped}")
     points: dict[str, list[SweepPoint]] = {}
     for (series, concurrency), runs in sorted(raw.items()):
         ratios = [r for _, _, r, _ in runs if r is not None]
@@ -172,11 +193,11 @@ def read_sweep_csv(paths: Iterable[Path], filters: dict[str, str] | None = None)
                 gpu=runs[-1][3],
             )
         )
-    return points
+    return SweepData(points, unstable, shared)
 
 
-def assumptions(headroom: float, spare: int, gpus_per_replica: int) -> list[str]:
-    return [
+def assumptions(headroom: float, spare: int, gpus_per_replica: int, data: SweepData | None = None) -> list[str]:
+    notes = [
         f"one replica = one Triton server on {gpus_per_replica} GPU(s) of the type, configuration, protocol and "
         "payload the sweep measured; replicas add up linearly",
         "a replica's capacity = the highest measured throughput whose p99 met the budget (no interpolation; repeated "
@@ -185,10 +206,18 @@ def assumptions(headroom: float, spare: int, gpus_per_replica: int) -> list[str]
         "connection-level balancing, autoscaler lag, run-to-run spread)",
         f"spare replicas: {spare} on top (a drain or a lost node keeps the budget)",
     ]
+    if data is not None and data.unstable_skipped:
+        notes.append(f"{data.unstable_skipped} sweep rows perf_analyzer could not stabilise were left out")
+    if data is not None and data.client_shared_cores:
+        notes.append(
+            "perf_analyzer shared the server's CPU cores in (some of) this sweep: a dedicated client host measures "
+            "more, so this plan errs on the safe side"
+        )
+    return notes
 
 
 def plan_capacity(
-    points: dict[str, list[SweepPoint]],
+    data: SweepData,
     rate: float,
     p99_ms: float,
     peak_rate: float | None = None,
@@ -209,7 +238,7 @@ def plan_capacity(
     if peak < rate:
         raise CapacityError(f"the peak rate ({peak}) is below the base rate ({rate})")
     plans: list[SeriesPlan] = []
-    for series, pts in points.items():
+    for series, pts in data.points.items():
         gpu = pts[-1].gpu
         within = [p for p in pts if p.p99_ms <= p99_ms and p.requests_per_s > 0]
         if not within:
@@ -253,7 +282,7 @@ def plan_capacity(
         headroom=headroom,
         spare=spare,
         gpus_per_replica=gpus_per_replica,
-        assumptions=assumptions(headroom, spare, gpus_per_replica),
+        assumptions=assumptions(headroom, spare, gpus_per_replica, data),
         series=plans,
     )
 
@@ -336,6 +365,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="COLUMN=VALUE",
         help="keep only rows with this column value, e.g. model=swish_py or protocol=grpc (repeatable)",
     )
+    parser.add_argument(
+        "--include-unstable", action="store_true", help="use rows perf_analyzer could not stabilise (stable=no)"
+    )
     parser.add_argument("--format", choices=("text", "json"), default="text")
     return parser
 
@@ -344,9 +376,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Exit status: 0 answered, 2 no configuration meets the budget, 1 bad input."""
     args = build_parser().parse_args(argv)
     try:
-        points = read_sweep_csv(args.csv, dict(args.where))
+        data = read_sweep_csv(args.csv, dict(args.where), include_unstable=args.include_unstable)
         plan = plan_capacity(
-            points,
+            data,
             rate=args.rate,
             p99_ms=args.p99_ms,
             peak_rate=args.peak_rate,
