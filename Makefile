@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.bootstrap-stamp
 PYTEST_ARGS ?=
 
-.PHONY: help venv demo test lint format serve validate plugin plugin-ci plugin-gpu-check bench-kernels engines engines-check profile bench compose-up compose-down deploy-check test-docker clean
+.PHONY: help venv demo test lint format serve validate plugin plugin-ci plugin-gpu-check bench-kernels engines engines-check profile bench compose-up compose-down compose-up-cpu compose-down-cpu deploy-check test-docker clean
 
 help:
 	@echo "make demo      serve the Swish models with the embedded Triton, validate them, run a perf_analyzer sweep"
@@ -17,6 +17,7 @@ help:
 	@echo "make engines   build the TensorRT plans (TensorRT host: ENGINE_PYTHON is the Python that has tensorrt)"
 	@echo "make bench     serving benchmark: Swish vs identity, batching, instances, protocols (results/)"
 	@echo "make compose-up  docker compose up --build -d (GPU host; see docker/README.md)"
+	@echo "make compose-up-cpu  the same deployment without a GPU (compose.cpu.yaml: the Python-backend models)"
 	@echo "make profile   print the nsys/ncu/trtexec commands for the swish engine (PROFILE_ARGS=--run runs them)"
 
 $(STAMP): pyproject.toml scripts/bootstrap.sh
@@ -88,6 +89,13 @@ compose-up:
 
 compose-down:
 	docker compose down
+
+# Without a GPU: the server image serving the Python-backend models (docker/README.md, "Without a GPU").
+compose-up-cpu:
+	docker compose -f compose.yaml -f compose.cpu.yaml up --build --wait
+
+compose-down-cpu:
+	docker compose -f compose.yaml -f compose.cpu.yaml down -v
 
 deploy-check: $(STAMP)
 	$(PY) -m pytest tests/test_deploy_static.py
