@@ -1,17 +1,28 @@
 """perf_analyzer sweeps over models x protocols x concurrencies x options, with Triton's own statistics per point.
 
 Each point is one perf_analyzer run at one concurrency, bracketed by Triton's per-model statistics, so the average
-batch the dynamic batcher formed, and the queue and compute time per request, belong to that point alone. Results
-are CSV rows (with GPU, Triton and TensorRT versions, commit and timestamp), a Markdown table and a PNG plot of
-throughput against p99 latency, one line per model/configuration.
+batch the dynamic batcher formed, and the queue and compute time per request, belong to that point alone.
+
+A sweep never loses or hides work: every finished point is handed to ``on_row`` as it completes (the CLI appends it
+to the CSV at once), a point that fails is recorded with its reason and the sweep goes on, and at the end
+``SweepIncomplete`` names every missing point. A point whose windows never agree is re-measured over three windows
+and kept, flagged ``stable=no`` (``on_unstable="approximate"``), unless the caller asks for ``"fail"``.
+
+Rows carry what was measured (model, protocol, payload length and dtype, batch, concurrency, the client's cores and
+whether it shared them with the server), the measurement settings, Triton's view of the point and the versions
+(GPU, Triton, TensorRT, commit, timestamp). ``swish_triton.perf.report`` renders them as Markdown and PNG.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import ipaddress
 import json
+import logging
+import os
 import shutil
+import socket
 import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
@@ -19,13 +30,23 @@ from pathlib import Path
 
 import tritonclient.http as httpclient
 
+from swish_triton.errors import SwishError
 from swish_triton.locations import checkout_root
-from swish_triton.perf.perf_analyzer import concurrency_sweep
+from swish_triton.perf.perf_analyzer import (
+    DEFAULT_MAX_RSS_MB,
+    MeasurementSettings,
+    measure_point,
+)
+from swish_triton.perf.report import markdown_table, plot  # noqa: F401 - re-exported for existing callers
 from swish_triton.perf.server_stats import batching_stats
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class SweepRow:
+    """One measured point. Columns are only ever added (``swish_triton.perf.capacity`` reads them by name)."""
+
     timestamp: str
     label: str
     model: str
@@ -40,12 +61,22 @@ class SweepRow:
     inference_count: int
     execution_count: int
     average_batch: float
-    queue_us: float
-    compute_us: float
+    queue_us: float  # Triton's queue time per request
+    compute_us: float  # Triton's compute_infer time per request (each request is charged its whole batch)
     gpu: str
     triton_version: str
     tensorrt_version: str
     commit: str
+    # Added with issue 11; defaults let read_csv take older files.
+    length: int = 0  # elements per batch row
+    dtype: str = ""  # the model input's Triton datatype
+    host_cores: int = 0  # CPU cores the client (perf_analyzer) could use
+    client_shares_cores: str = "unknown"  # "yes" when the server runs on the same host and competes for them
+    stable: str = "yes"  # "no": perf_analyzer's windows never agreed; the point is 3 windows' average
+    measurement: str = ""  # perf_analyzer's settings for this point
+    compute_input_us: float = 0.0
+    compute_output_us: float = 0.0
+    requests_per_s: float = 0.0  # infer_per_s / batch_size
 
     @property
     def series(self) -> str:
@@ -56,6 +87,48 @@ class SweepRow:
         if self.batch_size != 1:
             parts.append(f"b={self.batch_size}")
         return " ".join(parts)
+
+    @property
+    def approximate(self) -> bool:
+        return self.stable != "yes"
+
+
+COLUMNS = [f.name for f in fields(SweepRow)]
+
+
+@dataclass(frozen=True)
+class SweepPointSpec:
+    """One requested point, for naming what is missing."""
+
+    model: str
+    protocol: str
+    shared_memory: str
+    concurrency: int
+
+    def __str__(self) -> str:
+        shm = "" if self.shared_memory == "none" else f" {self.shared_memory}-shm"
+        return f"{self.model} {self.protocol}{shm} c={self.concurrency}"
+
+
+@dataclass(frozen=True)
+class PointFailure:
+    point: SweepPointSpec
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.point}: {self.reason}"
+
+
+class SweepIncomplete(SwishError):
+    """Some requested points were not measured. ``rows`` holds the finished ones, ``failures`` the rest and why."""
+
+    def __init__(self, rows: Sequence[SweepRow], failures: Sequence[PointFailure]) -> None:
+        self.rows = list(rows)
+        self.failures = list(failures)
+        total = len(self.rows) + len(self.failures)
+        names = "; ".join(str(f) for f in self.failures[:3])
+        more = f"; and {len(self.failures) - 3} more" if len(self.failures) > 3 else ""
+        super().__init__(f"{len(self.failures)} of {total} sweep points missing: {names}{more}")
 
 
 @dataclass(frozen=True)
@@ -119,12 +192,60 @@ def environment(http_url: str, model_repository: Path | None = None) -> Environm
     return Environment(gpu_name(), triton, tensorrt_version(model_repository), git_commit())
 
 
+def client_cores() -> int:
+    """CPU cores this process may run on (the affinity mask, which containers and taskset narrow)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 0
+
+
+def server_is_local(url: str) -> str:
+    """ "yes" when ``host:port`` names this host (client and server compete for the same cores), else "no"."""
+    host = url.rsplit(":", 1)[0].strip("[]") if ":" in url else url
+    if host in ("localhost", socket.gethostname(), socket.getfqdn()):
+        return "yes"
+    try:
+        address = ipaddress.ip_address(socket.gethostbyname(host))
+    except (OSError, ValueError):
+        return "unknown"
+    if address.is_loopback or address.is_unspecified:
+        return "yes"
+    try:
+        own = {ipaddress.ip_address(a) for a in socket.gethostbyname_ex(socket.gethostname())[2]}
+    except OSError:
+        own = set()
+    return "yes" if address in own else "no"
+
+
+@dataclass(frozen=True)
+class ModelInput:
+    name: str
+    datatype: str
+
+
+def model_input(http_url: str, model: str) -> ModelInput:
+    client = httpclient.InferenceServerClient(http_url)
+    try:
+        inputs = client.get_model_metadata(model)["inputs"]
+    finally:
+        client.close()
+    if len(inputs) != 1:
+        raise SwishError(f"{model} has {len(inputs)} inputs; the sweep drives single-input models")
+    return ModelInput(inputs[0]["name"], inputs[0]["datatype"])
+
+
 def shared_memory_args(kind: str, output_bytes: int) -> list[str]:
     if kind == "none":
         return []
     if kind not in ("system", "cuda"):
         raise ValueError(f"shared memory must be none, system or cuda, not {kind!r}")
     return ["--shared-memory", kind, "--output-shared-memory-size", str(output_bytes)]
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}" if not isinstance(exc, SwishError) else text[0]
 
 
 def run_sweep(
@@ -137,123 +258,149 @@ def run_sweep(
     batch_size: int = 1,
     length: int = 1024,
     measurement_ms: int = 2000,
-    stability_percentage: int = 10,
+    stability_percentage: float = 10,
     max_trials: int = 10,
     label: str = "",
     model_repository: Path | None = None,
     progress: Callable[[str], None] | None = print,
+    *,
+    settings: MeasurementSettings | None = None,
+    on_unstable: str = "approximate",
+    on_row: Callable[[SweepRow], None] | None = None,
+    max_rss_mb: float = DEFAULT_MAX_RSS_MB,
+    point_timeout_s: float | None = None,
 ) -> list[SweepRow]:
-    """Every combination, one perf_analyzer run per point. Raises RuntimeError when perf_analyzer fails."""
+    """Every combination, one perf_analyzer run per point; returns the rows when every point was measured.
+
+    ``settings`` (else time windows of ``measurement_ms`` with ``stability_percentage``/``max_trials``) say how a
+    point is measured. Each finished row goes to ``on_row`` at once. A failed point does not stop the sweep; at
+    the end ``SweepIncomplete`` carries the finished rows and every missing point with its reason. Ctrl-C ends the
+    sweep the same way, naming the points it did not reach.
+    """
+    settings = settings or MeasurementSettings(
+        window_ms=measurement_ms, stability_percentage=stability_percentage, max_trials=max_trials
+    )
     env = environment(http_url, model_repository)
+    cores = client_cores()
     rows: list[SweepRow] = []
-    total = len(models) * len(protocols) * len(shared_memory) * len(concurrencies)
-    for model in models:
-        for protocol in protocols:
-            url = http_url if protocol == "http" else grpc_url
-            for shm in shared_memory:
-                extra = [
-                    f"--stability-percentage={stability_percentage}",
-                    f"--max-trials={max_trials}",
-                    *shared_memory_args(shm, batch_size * length * 8),
-                ]
-                for c in concurrencies:
-                    before = batching_stats(http_url, model)
-                    (point,) = concurrency_sweep(
-                        model,
-                        url,
-                        protocol,
-                        (c, c, 1),
-                        shape=f"INPUT0:{length}",
-                        batch_size=batch_size,
-                        measurement_ms=measurement_ms,
-                        extra_args=extra,
-                    )
-                    delta = batching_stats(http_url, model) - before
-                    requests = max(delta.inference_count // max(batch_size, 1), 1)
-                    row = SweepRow(
-                        timestamp=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                        label=label,
-                        model=model,
-                        protocol=protocol,
-                        shared_memory=shm,
-                        batch_size=batch_size,
-                        concurrency=c,
-                        infer_per_s=point.throughput,
-                        p50_ms=point.p50_ms,
-                        p90_ms=point.p90_ms,
-                        p99_ms=point.p99_ms,
-                        inference_count=delta.inference_count,
-                        execution_count=delta.execution_count,
-                        average_batch=delta.average_batch,
-                        queue_us=delta.queue_ns / requests / 1000,
-                        compute_us=delta.compute_infer_ns / max(delta.execution_count, 1) / 1000,
-                        **asdict(env),
-                    )
-                    rows.append(row)
-                    if progress:
-                        progress(
-                            f"[{len(rows)}/{total}] {row.series} c={c}: {row.infer_per_s:.0f} infer/s, "
-                            f"p50 {row.p50_ms:.2f} ms, p99 {row.p99_ms:.2f} ms, avg batch {row.average_batch:.2f}"
-                        )
+    failures: list[PointFailure] = []
+    specs = [
+        SweepPointSpec(m, p, shm, c) for m in models for p in protocols for shm in shared_memory for c in concurrencies
+    ]
+    inputs: dict[str, ModelInput | str] = {}
+    for index, spec in enumerate(specs):
+        url = http_url if spec.protocol == "http" else grpc_url
+        try:
+            if spec.model not in inputs:
+                try:
+                    inputs[spec.model] = model_input(http_url, spec.model)
+                except Exception as exc:  # noqa: BLE001 - the model's points fail with this reason
+                    inputs[spec.model] = f"no metadata for {spec.model}: {_one_line(exc)}"
+            info = inputs[spec.model]
+            if isinstance(info, str):
+                raise SwishError(info)
+            before = batching_stats(http_url, spec.model)
+            measured = measure_point(
+                spec.model,
+                url,
+                spec.protocol,
+                spec.concurrency,
+                shape=f"{info.name}:{length}",
+                batch_size=batch_size,
+                settings=settings,
+                extra_args=shared_memory_args(spec.shared_memory, batch_size * length * 8),
+                on_unstable=on_unstable,
+                max_rss_mb=max_rss_mb,
+                timeout=point_timeout_s,
+            )
+            delta = batching_stats(http_url, spec.model) - before
+        except KeyboardInterrupt:
+            failures += [PointFailure(s, "not reached: interrupted") for s in specs[index:]]
+            break
+        except Exception as exc:  # noqa: BLE001 - perf_analyzer, the statistics, the server: the point is lost, not the sweep
+            failures.append(PointFailure(spec, _one_line(exc)))
+            if progress:
+                progress(f"[{index + 1}/{len(specs)}] {spec}: FAILED: {_one_line(exc)}")
+            continue
+        requests = delta.success_count or max(delta.inference_count // max(batch_size, 1), 1)
+        point = measured.point
+        row = SweepRow(
+            timestamp=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            label=label,
+            model=spec.model,
+            protocol=spec.protocol,
+            shared_memory=spec.shared_memory,
+            batch_size=batch_size,
+            concurrency=spec.concurrency,
+            infer_per_s=point.throughput,
+            p50_ms=point.p50_ms,
+            p90_ms=point.p90_ms,
+            p99_ms=point.p99_ms,
+            inference_count=delta.inference_count,
+            execution_count=delta.execution_count,
+            average_batch=delta.average_batch,
+            queue_us=delta.queue_ns / requests / 1000,
+            compute_us=delta.compute_infer_ns / requests / 1000,
+            **asdict(env),
+            length=length,
+            dtype=info.datatype,
+            host_cores=cores,
+            client_shares_cores=server_is_local(url),
+            stable="yes" if measured.stable else "no",
+            measurement=(settings if measured.stable else settings.approximate()).describe(),
+            compute_input_us=delta.compute_input_ns / requests / 1000,
+            compute_output_us=delta.compute_output_ns / requests / 1000,
+            requests_per_s=point.throughput / max(batch_size, 1),
+        )
+        rows.append(row)
+        if on_row:
+            on_row(row)
+        if progress:
+            flag = f" (approximate: {measured.note})" if not measured.stable else ""
+            progress(
+                f"[{index + 1}/{len(specs)}] {row.series} c={spec.concurrency}: {row.infer_per_s:.0f} infer/s, "
+                f"p50 {row.p50_ms:.2f} ms, p99 {row.p99_ms:.2f} ms, avg batch {row.average_batch:.2f}{flag}"
+            )
+    if failures:
+        raise SweepIncomplete(rows, failures)
     return rows
 
 
 def append_csv(rows: Sequence[SweepRow], path: Path) -> None:
+    """Append rows (flushed to disk); a file from an older version (other columns) first gets today's header."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    header = COLUMNS
+    if path.exists() and path.stat().st_size > 0:
+        with open(path, newline="") as f:
+            old_header = next(csv.reader(f), [])
+        if old_header != COLUMNS:
+            with open(path, newline="") as f:
+                old = list(csv.DictReader(f))
+            header = COLUMNS + [c for c in old_header if c not in COLUMNS]
+            tmp = path.with_name(path.name + ".tmp")
+            with open(tmp, "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=header, restval="")
+                writer.writeheader()
+                writer.writerows(old)
+            tmp.replace(path)
+            logger.info("%s: rewrote its header with the current columns", path)
     new = not path.exists() or path.stat().st_size == 0
     with open(path, "a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=[f.name for f in fields(SweepRow)])
+        writer = csv.DictWriter(f, fieldnames=header, restval="")
         if new:
             writer.writeheader()
         writer.writerows(asdict(r) for r in rows)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def read_csv(path: Path) -> list[SweepRow]:
-    types = {f.name: f.type for f in fields(SweepRow)}
+    """Rows of a sweep CSV, old or new: columns this version does not know are ignored, missing ones defaulted."""
+    types = {f.name: str(f.type) for f in fields(SweepRow)}
     casts: dict[str, Callable[[str], object]] = {"int": int, "float": float, "str": str}
+    rows = []
     with open(path, newline="") as f:
-        return [SweepRow(**{k: casts[str(types[k])](v) for k, v in row.items()}) for row in csv.DictReader(f)]
-
-
-def markdown_table(rows: Sequence[SweepRow]) -> str:
-    lines = [
-        "| model / config | c | infer/s | p50 ms | p90 ms | p99 ms | avg batch | queue µs | compute µs/exec |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r.series} | {r.concurrency} | {r.infer_per_s:.0f} | {r.p50_ms:.2f} | {r.p90_ms:.2f} | "
-            f"{r.p99_ms:.2f} | {r.average_batch:.2f} | {r.queue_us:.0f} | {r.compute_us:.0f} |"
-        )
-    if rows:
-        r = rows[0]
-        lines.append("")
-        lines.append(
-            f"GPU: {r.gpu}; Triton {r.triton_version}; TensorRT {r.tensorrt_version}; commit {r.commit}; {r.timestamp}"
-        )
-    return "\n".join(lines)
-
-
-def plot(rows: Sequence[SweepRow], path: Path, title: str = "Throughput vs p99 latency") -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
-    for series in dict.fromkeys(r.series for r in rows):
-        points = sorted((r for r in rows if r.series == series), key=lambda r: r.concurrency)
-        ax.plot([p.infer_per_s for p in points], [p.p99_ms for p in points], marker="o", label=series)
-        for p in points:
-            ax.annotate(
-                f"c={p.concurrency}", (p.infer_per_s, p.p99_ms), textcoords="offset points", xytext=(4, 4), fontsize=7
-            )
-    ax.set_xlabel("throughput (inferences/s)")
-    ax.set_ylabel("p99 latency (ms)")
-    ax.set_title(title)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+        for raw in csv.DictReader(f):
+            values = {k: casts[types[k]](v) for k, v in raw.items() if k in types and v not in ("", None)}
+            rows.append(SweepRow(**values))  # type: ignore[arg-type]
+    return rows
