@@ -1,9 +1,9 @@
 """GPU tests of the Swish kernels through their C ABI (swish_triton.kernels.library), against swish_ref.
 
 Every dtype x sizes x element offsets x beta, plus special values; outputs poisoned before each run, every element
-checked, and guard zones on both sides checked untouched. Error bounds (plugin/README.md, "Numerics"): FP32 within
-FP32_ULP_BOUND ulp of the float64 reference; FP16/BF16 within the error of rounding the exact result to the type
-plus one ulp of the type.
+checked, and guard zones on both sides checked untouched. Error bounds: the project's one rule,
+swish_triton.reference.error_bound (FP32 within FP32_ULP_BOUND ulp of the float64 reference; FP16/BF16 within
+the error of rounding the exact result to the type plus one ulp of the type; plugin/README.md, "Numerics").
 
 Needs a CUDA device, torch with CUDA, and a built library (``make plugin``
 or SWISH_KERNELS_LIB); skips with the reason otherwise.
@@ -23,28 +23,23 @@ if not torch.cuda.is_available():
     pytest.skip("no CUDA device", allow_module_level=True)
 
 from swish_triton.kernels import library as swish_kernels  # noqa: E402
-from swish_triton.reference import swish_ref  # noqa: E402
+from swish_triton.reference import error_bound, swish_ref  # noqa: E402
+from swish_triton.reference import ulp as ulp_of  # noqa: E402
 
 try:
     LIB = swish_kernels.load()
 except swish_kernels.SwishLibraryNotFound as exc:
     pytest.skip(f"Swish kernels library not available: {exc}", allow_module_level=True)
 
-# FP32: ex2.approx (<= 2 ulp) plus four roundings (x * e, 1 + e, the Newton-refined reciprocal, the last product)
-# stay within 8 ulp of the result at the worst mantissa position; observed maxima are printed by
-# test_report_max_errors (README "Numerics").
-FP32_ULP_BOUND = 8
+# Observed maxima against the bounds are printed by test_report_max_errors (README "Numerics").
 MAX_ERRORS: dict[str, float] = {}  # dtype -> worst error seen, in ulp (FP32) or in units of the bound (FP16/BF16)
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-# Bits of stored mantissa and the spacing of the type's smallest subnormals.
-MANTISSA_BITS = {"float16": 10, "bfloat16": 7}
-MIN_SPACING = {"float16": 2.0**-24, "bfloat16": 2.0**-133}
 SIZES = [0, 1, 3, 4, 5, 1023, 1025, 2**20 + 3, 2**26]
 OFFSETS = [0, 1, 2, 3]
 BETAS = [1.0, 0.5, 1.702, -1.0, 0.0]
 GUARD = 64  # elements of poison kept on each side of every output
 POISON_BYTE = 0x7F  # fp32 3.39e38, fp16 NaN, bf16 3.39e38: never a result of these inputs
-NUMPY_REFERENCE_LIMIT = 2**21  # above this, a float64 torch mirror of swish_ref on the GPU (checked against it)
+NUMPY_REFERENCE_LIMIT = 2**21  # above this, swish_ref on the GPU (torch tensors, float64), checked against NumPy
 
 
 def special_values(dtype: str) -> np.ndarray:
@@ -113,31 +108,6 @@ def as_float32(beta: float) -> float:
     return float(np.float32(beta))
 
 
-def swish_ref_torch64(x64: torch.Tensor, beta: float) -> torch.Tensor:
-    """Float64 mirror of swish_ref on the GPU, for sizes where numpy would dominate the run time."""
-    z = beta * x64 if beta != 0 else torch.zeros_like(x64)
-    e = torch.exp(-z.abs())
-    sig = torch.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
-    out = x64 * sig
-    zero = torch.copysign(torch.zeros_like(x64), x64)
-    return torch.where((sig == 0) & ~torch.isnan(x64), zero, out)
-
-
-def ulp_of(ref: np.ndarray, dtype: str) -> np.ndarray:
-    """Spacing of the type at |ref| (the ulp of a value of that magnitude), subnormal spacing at the bottom."""
-    a = np.abs(ref)
-    if dtype == "float32":
-        with np.errstate(over="ignore"):  # the spacing at FLT_MAX is inf: no bound there, which is right
-            return np.spacing(a.astype(np.float32)).astype(np.float64)
-    mant, exp = np.frexp(a)  # a = mant * 2**exp, mant in [0.5, 1)
-    ulp = np.ldexp(1.0, (exp - 1 - MANTISSA_BITS[dtype]).astype(np.int32))
-    return np.maximum(np.where(a > 0, ulp, 0.0), MIN_SPACING[dtype])
-
-
-def rounded_to(ref: np.ndarray, dtype: str) -> np.ndarray:
-    return torch.from_numpy(ref).to(DTYPES[dtype]).to(torch.float64).numpy()
-
-
 def assert_matches(x: np.ndarray, got: np.ndarray, ref: np.ndarray, dtype: str, label: str) -> None:
     nan_ref = np.isnan(ref)
     assert np.array_equal(np.isnan(got), nan_ref), f"{label}: NaN positions differ"
@@ -146,12 +116,11 @@ def assert_matches(x: np.ndarray, got: np.ndarray, ref: np.ndarray, dtype: str, 
     finite = ~(nan_ref | inf_ref)
     assert np.all(np.isfinite(got[finite])), f"{label}: non-finite output for a finite reference"
     err = np.abs(got[finite] - ref[finite])
+    bound = error_bound(ref[finite], dtype)
     if dtype == "float32":
         ulps = err / ulp_of(ref[finite], dtype)
-        bound = FP32_ULP_BOUND * ulp_of(ref[finite], dtype)
         worst = float(ulps.max()) if ulps.size else 0.0
     else:
-        bound = np.abs(rounded_to(ref[finite], dtype) - ref[finite]) + ulp_of(ref[finite], dtype)
         worst = float((err / bound).max()) if err.size else 0.0
     MAX_ERRORS[dtype] = max(MAX_ERRORS.get(dtype, 0.0), worst)
     bad = err > bound
@@ -195,7 +164,7 @@ def run_case(dtype: str, n: int, offset: int, beta: float, generator: torch.Gene
         return
     # Large n: compare on the GPU in float64, after checking the mirror against swish_ref on a sample.
     x64 = x.to(torch.float64)
-    ref64 = swish_ref_torch64(x64, beta)
+    ref64 = swish_ref(x64, beta)
     sample = torch.randperm(n, generator=generator, device="cuda")[:65536]
     sample = torch.cat([sample, torch.arange(n - 64, n, device="cuda")])  # the special values
     np.testing.assert_allclose(
@@ -208,25 +177,11 @@ def run_case(dtype: str, n: int, offset: int, beta: float, generator: torch.Gene
     finite = torch.isfinite(ref64)
     r = ref64[finite]
     err = (got[finite] - r).abs()
-    if dtype == "float32":
-        bound = FP32_ULP_BOUND * ulp_of_torch(r, dtype)
-    else:
-        bound = (r.to(tdtype).to(torch.float64) - r).abs() + ulp_of_torch(r, dtype)
+    bound = error_bound(r, dtype)
     ok = err <= bound
     if not bool(ok.all()):
         i = int(torch.nonzero(~ok)[0])
         raise AssertionError(f"{label}: out of bound: x={x64[finite][i]} err={err[i]:.3e} bound={bound[i]:.3e}")
-
-
-def ulp_of_torch(ref: torch.Tensor, dtype: str) -> torch.Tensor:
-    """ulp_of on the GPU (float64 in, float64 out)."""
-    a = ref.abs()
-    if dtype == "float32":
-        f = a.to(torch.float32)
-        return (torch.nextafter(f, torch.full_like(f, math.inf)) - f).to(torch.float64)
-    _mant, exp = torch.frexp(a)
-    ulp = torch.ldexp(torch.ones_like(a), (exp - 1 - MANTISSA_BITS[dtype]).to(torch.float64))
-    return torch.clamp(torch.where(a > 0, ulp, torch.zeros_like(a)), min=MIN_SPACING[dtype])
 
 
 @pytest.fixture(scope="module")
