@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # What CI runs for the plugin on a machine with nvcc but no GPU and, usually, no TensorRT headers:
 #   1. the kernels + C ABI (libswish_kernels.so) and the C ABI test binary, with -Werror;
-#   2. for every TensorRT header set found (TENSORRT_INCLUDE_DIR, else third_party/tensorrt-*/include), the plugin
-#      (libswish.so, libswish_dynamic.so) and the conformance driver, whose host-side cases then run; when no headers
-#      are found this step is skipped, and says so.
+#   2. for every TensorRT header set found (TENSORRT_INCLUDE_DIR, else $SWISH_TENSORRT_HEADERS/*/include, by
+#      default ../shared/third_party/tensorrt-include/*/include next to the checkout, else
+#      third_party/tensorrt-*/include), the plugin (libswish.so, libswish_dynamic.so) and the conformance driver,
+#      whose host-side cases then run; when no headers are found this step is skipped, and says so.
 # Exits non-zero on any compile or test failure. Builds one CUDA architecture (SWISH_CUDA_ARCH, default 90-real) to
 # keep CI short; release builds use CMakeLists.txt's fat-binary default.
 #
@@ -39,19 +40,21 @@ header_dirs=()
 if [ -n "${TENSORRT_INCLUDE_DIR:-}" ]; then
     header_dirs+=("$TENSORRT_INCLUDE_DIR")
 else
-    for dir in "$repo"/third_party/tensorrt-*/include; do
+    headers_root=${SWISH_TENSORRT_HEADERS:-$repo/../shared/third_party/tensorrt-include}
+    for dir in "$headers_root"/*/include "$repo"/third_party/tensorrt-*/include; do
         [ -f "$dir/NvInfer.h" ] && header_dirs+=("$dir")
     done
 fi
 
 if [ "${#header_dirs[@]}" -eq 0 ]; then
     echo "ci_build: SKIPPED the TensorRT plugin: no TensorRT headers found" \
-        "(set TENSORRT_INCLUDE_DIR, or fetch them into third_party/; see plugin/README.md)"
+        "(set TENSORRT_INCLUDE_DIR or SWISH_TENSORRT_HEADERS; see plugin/README.md)"
     exit 0
 fi
 
 for include in "${header_dirs[@]}"; do
     name=$(basename "$(dirname "$include")")
+    name=${name#tensorrt-}
     echo "== plugin against $include"
     lib_args=(-DSWISH_NVINFER_STUB=ON)
     if [ -n "${TENSORRT_LIB_DIR:-}" ]; then

@@ -1,12 +1,13 @@
-"""CPU-side checks of the Swish plugin's CMake build (no GPU needed, only nvcc and cmake; about 25 s on 2 cores).
+"""CPU-side checks of the Swish plugin's CMake build (no GPU needed, only nvcc and cmake).
 
-Builds the kernels library for one architecture (sm_90, to keep the compile short), and, for every TensorRT header
-set in third_party/ (git-ignored; see plugin/README.md, "Building"), the full plugin with -Wall -Wextra -Werror for
-this project's code, linked against a soname-only libnvinfer stub. Then: the generated header matches
-swish_triton/swish_plugin.json; libswish.so needs libnvinfer (DT_NEEDED, what LD_PRELOAD relies on) and exports the
-C ABI;
-libswish_dynamic.so exports the loadLibrary entry points; the conformance driver's CPU-side cases pass (its GPU
-cases skip without a device); the C ABI validates arguments before touching CUDA.
+Builds the kernels library for one architecture (sm_90, to keep the compile short), and, for both TensorRT header
+sets (10.16 and 11.1, found by tests/plugin_builds.py: ../shared/third_party/tensorrt-include/<version>/include next
+to the checkout), the full plugin with -Wall -Wextra -Werror for this project's code, libswish.so linked against a
+soname-only libnvinfer stub (cached in .build/ci/, shared with test_tensorrt_runtime.py). Then: the generated header
+matches swish_triton/swish_plugin.json; libswish.so needs libnvinfer (DT_NEEDED, what LD_PRELOAD relies on) and
+exports the C ABI; libswish_dynamic.so needs no libnvinfer and exports only the loadLibrary entry points; the
+conformance driver's CPU-side cases pass (its GPU cases skip without a device); the C ABI validates arguments before
+touching CUDA.
 """
 
 from __future__ import annotations
@@ -18,16 +19,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from plugin_builds import HEADER_VERSIONS, header_dir, plugin_build
 
 from swish_triton.kernels import library as swish_kernels
 
 REPO = Path(__file__).resolve().parent.parent
 PLUGIN = REPO / "plugin"
 SPEC = REPO / "swish_triton" / "swish_plugin.json"
-HEADER_SETS = {
-    "10.16": REPO / "third_party" / "tensorrt-10.16" / "include",
-    "11.1": REPO / "third_party" / "tensorrt-11.1" / "include",
-}
 ARCH = "90-real"
 C_ABI = {"swish_forward", "swish_last_error", "swish_abi_version"}
 
@@ -141,20 +139,11 @@ def test_refuses_to_build_into_build_folder():
     assert "build/ belongs to the Python engine builder" in proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize("version", list(HEADER_SETS))
-def test_plugin_against_tensorrt_headers(version: str, build_root: Path):
-    include = HEADER_SETS[version]
-    if not (include / "NvInfer.h").is_file():
-        pytest.skip(f"TensorRT {version} headers not in {include} (see plugin/README.md, 'Building')")
-    build_dir = build_root / f"trt-{version}"
-    configure_and_build(
-        build_dir,
-        f"-DTENSORRT_INCLUDE_DIR={include}",
-        "-DSWISH_NVINFER_STUB=ON",
-        "-DSWISH_BUILD_TESTS=ON",
-        "-DSWISH_BUILD_PLUGIN=ON",
-        targets=("swish", "swish_dynamic", "swish_conformance"),
-    )
+@pytest.mark.parametrize("version", HEADER_VERSIONS)
+def test_plugin_against_tensorrt_headers(version: str):
+    if header_dir(version) is None:
+        pytest.skip(f"TensorRT {version} headers not found (../shared/third_party/tensorrt-include/{version}/include)")
+    build_dir = plugin_build(version)
     major = version.split(".", maxsplit=1)[0]
 
     # The generated header carries exactly the JSON's values.
@@ -180,9 +169,10 @@ def test_plugin_against_tensorrt_headers(version: str, build_root: Path):
     undefined = run(["nm", "-D", "--undefined-only", str(lib)])
     assert "getPluginRegistry" in undefined  # static registration goes through libnvinfer's registry
 
+    # The loadable library, like TensorRT's own libnvinfer_vc_plugin.so: no libnvinfer, two entry points only.
     dynamic = build_dir / "libswish_dynamic.so"
-    assert dynamic_symbols(dynamic) >= C_ABI | {"getCreators", "setLoggerFinder"}
-    assert f"libnvinfer.so.{major}" in needed(dynamic)
+    assert dynamic_symbols(dynamic) == {"getCreators", "setLoggerFinder"}
+    assert not any("nvinfer" in d for d in needed(dynamic)), needed(dynamic)
 
     # The conformance driver's host-side cases (the GPU cases skip here, and run on the GPU machine).
     proc = subprocess.run([str(build_dir / "swish_conformance")], capture_output=True, text=True, check=False)

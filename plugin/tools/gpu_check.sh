@@ -1,11 +1,20 @@
 #!/usr/bin/env bash
-# Everything the Swish plugin needs a GPU for, in one run (run on an H100; works on any CUDA machine):
-# builds (sm_90 only, to save time), the conformance driver against the TensorRT 10.16 and 11.1 headers, the C ABI
-# test, compute-sanitizer (memcheck, racecheck) on both, the GPU pytest module, the benchmark (two store variants),
-# and the SASS / an ncu profile of the kernel. Logs go to $OUT (default /tmp/swish-gpu-check); a summary is printed
-# last. Exit status: number of failed steps (0 = all passed).
+# Everything the Swish plugin needs a GPU for, in one run (`make plugin-gpu-check`; written for an H100, works on any
+# CUDA machine with nvcc, cmake and PyTorch):
+#   1. builds (sm_90 unless SWISH_CUDA_ARCH says otherwise) against the TensorRT 10.16 and 11.1 headers, each with
+#      swish_trt_runtime_test linked against the TensorRT lean runtime of that major;
+#   2. the conformance driver (both header sets) and the C ABI test;
+#   3. the plugin inside TensorRT's runtime: swish_trt_runtime_test --gpu, both majors: the loadable library alone
+#      (no libnvinfer anywhere), then both libraries (libswish.so through a libnvinfer.so.<major> symlink to the lean
+#      library: the lean runtime ships no libnvinfer.so);
+#   4. compute-sanitizer memcheck / racecheck on the C ABI test and the conformance driver;
+#   5. the GPU pytest module (tests/test_swish_kernels_gpu.py);
+#   6. the kernel benchmark (bench/bench_kernels.py: linear sizes and the vectorized formats).
+# Logs go to $OUT (default /tmp/swish-gpu-check); a summary is printed last. Exit status: number of failed steps.
 #
-#   OUT=/tmp/check plugin/tools/gpu_check.sh            # needs third_party/tensorrt-{10.16,11.1}/include
+#   SWISH_TENSORRT_HEADERS=<dir holding 10.16/include and 11.1/include>   (default ../shared/third_party/tensorrt-include)
+#   SWISH_TENSORRT_LEAN_CACHE=<cache of scripts/fetch_tensorrt_lean.py>   (fetched there if missing and online)
+#   OUT=/tmp/check plugin/tools/gpu_check.sh
 #
 # tests/conftest.py is not loaded (--noconftest): it imports the serving stack (tritonclient), which a bare GPU
 # machine lacks; the GPU tests need none of its fixtures.
@@ -23,8 +32,10 @@ summary=$out/summary.txt
 failures=0
 arch=${SWISH_CUDA_ARCH:-90-real}
 jobs=$(nproc)
+headers_root=${SWISH_TENSORRT_HEADERS:-$repo/../shared/third_party/tensorrt-include}
+declare -A lean_version=([10.16]=10.16.1.11 [11.1]=11.4.0.106)
 
-record() { printf '%-58s %s\n' "$1" "$2" | tee -a "$summary"; }
+record() { printf '%-62s %s\n' "$1" "$2" | tee -a "$summary"; }
 
 # step NAME LOG COMMAND...: runs COMMAND, appends its output to LOG, records PASS/FAIL.
 step() {
@@ -42,8 +53,8 @@ step() {
 
 {
     echo "host: $(hostname), $(nproc) cores"
-    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv,noheader
-    for tool in nvcc cmake ninja compute-sanitizer ncu cuobjdump python3; do
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader
+    for tool in nvcc cmake ninja compute-sanitizer python3; do
         printf '%-18s %s\n' "$tool" "$(command -v "$tool" || echo MISSING)"
     done
     nvcc --version | tail -1
@@ -58,82 +69,69 @@ fi
 generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
 build=$out/build.log
+lean_lib() { # lean_lib HEADER-VERSION: path of libnvinfer_lean.so.<major>, fetched if missing (needs the network)
+    python3 scripts/fetch_tensorrt_lean.py --no-bindings "${lean_version[$1]}" 2>>"$build" | tail -n 1
+}
 # shellcheck disable=SC2329 # called through step()
 configure() { # configure DIR ARGS...
     local dir=$1
     shift
-    cmake -S plugin -B "$dir" "${generator[@]}" -DCMAKE_CUDA_ARCHITECTURES="$arch" "$@" && cmake --build "$dir" -j "$jobs"
+    cmake -S plugin -B "$dir" "${generator[@]}" -DCMAKE_CUDA_ARCHITECTURES="$arch" -DSWISH_WERROR=ON "$@" &&
+        cmake --build "$dir" -j "$jobs"
 }
-step "build: kernels + plugin + tests, TensorRT 10.16 headers" "$build" configure .build \
-    -DTENSORRT_INCLUDE_DIR="$repo/third_party/tensorrt-10.16/include" -DSWISH_NVINFER_STUB=ON -DSWISH_BUILD_TESTS=ON
-step "build: plugin + tests, TensorRT 11.1 headers" "$build" configure .build/trt11 \
-    -DTENSORRT_INCLUDE_DIR="$repo/third_party/tensorrt-11.1/include" -DSWISH_NVINFER_STUB=ON -DSWISH_BUILD_TESTS=ON
-# Kernel variants for the benchmark only, as name:nvcc-defines (comma-separated); the tests run on the default build.
-# SWISH_VARIANTS overrides the list (space-separated entries; "" for none).
-default_variants="one-wave-persistent:-DSWISH_WAVES=1 streaming-stores:-DSWISH_STREAMING_STORES=1"
-read -r -a variants <<<"${SWISH_VARIANTS-$default_variants}"
-for variant in "${variants[@]}"; do
-    flags=${variant#*:}
-    step "build: kernels only, variant ${variant%%:*}" "$build" configure ".build/variant-${variant%%:*}" \
-        -DSWISH_BUILD_PLUGIN=OFF "-DCMAKE_CUDA_FLAGS=${flags//,/ }"
+for v in 10.16 11.1; do
+    step "build: plugin + tests + TensorRT runtime test, $v headers" "$build" configure ".build/gpu/plugin-trt$v" \
+        -DTENSORRT_INCLUDE_DIR="$headers_root/$v/include" -DSWISH_NVINFER_STUB=ON -DSWISH_BUILD_PLUGIN=ON \
+        -DSWISH_BUILD_TESTS=ON -DSWISH_TENSORRT_LEAN_LIB="$(lean_lib $v)"
 done
+b10=.build/gpu/plugin-trt10.16
+b11=.build/gpu/plugin-trt11.1
 
-# SWISH_SKIP_TESTS=1: builds and benchmarks only (kernel tuning rounds).
-if [ "${SWISH_SKIP_TESTS:-0}" != 1 ]; then
 conf=$out/conformance.log
-step "conformance driver, TensorRT 10.16 headers" "$conf" .build/swish_conformance --require-gpu
-step "conformance driver, TensorRT 11.1 headers" "$conf" .build/trt11/swish_conformance --require-gpu
-step "C ABI test" "$conf" .build/swish_capi_test
+for v in 10.16 11.1; do
+    step "conformance driver, TensorRT $v headers" "$conf" ".build/gpu/plugin-trt$v/swish_conformance" --require-gpu
+done
+step "C ABI test" "$conf" "$b11/swish_capi_test"
 grep -E "passed|FAIL" "$conf" | tee -a "$summary"
+
+trt=$out/tensorrt_runtime.log
+symlinks=$(mktemp -d)
+for v in 10.16 11.1; do
+    dir=.build/gpu/plugin-trt$v
+    lean=$(lean_lib $v)
+    major=${v%%.*}
+    step "TensorRT $major runtime: loadable library alone (GPU)" "$trt" env -u LD_LIBRARY_PATH \
+        "$dir/swish_trt_runtime_test" --gpu --loadable "$repo/$dir/libswish_dynamic.so"
+    # libswish.so needs libnvinfer.so.<major>, which a lean-only TensorRT does not ship: a symlink to the lean library.
+    ln -sf "$lean" "$symlinks/libnvinfer.so.$major"
+    step "TensorRT $major runtime: both libraries (GPU)" "$trt" env LD_LIBRARY_PATH="$symlinks" \
+        "$dir/swish_trt_runtime_test" --gpu --loadable "$repo/$dir/libswish_dynamic.so" --static "$repo/$dir/libswish.so"
+done
+rm -rf "$symlinks"
+grep -E "^(TensorRT|GPU|ROUTE|FAIL|lib)" "$trt" | sort -u | tee -a "$summary"
 
 san=$out/sanitizer.log
 # shellcheck disable=SC2329 # called through step()
-sanitize() { timeout 150 compute-sanitizer --error-exitcode 1 "$@"; }
-step "compute-sanitizer memcheck: C ABI test" "$san" sanitize --tool memcheck --leak-check full .build/swish_capi_test
-step "compute-sanitizer racecheck: C ABI test" "$san" sanitize --tool racecheck .build/swish_capi_test
-step "compute-sanitizer memcheck: conformance 10.16" "$san" sanitize --tool memcheck --leak-check full \
-    .build/swish_conformance --require-gpu
+sanitize() { timeout 200 compute-sanitizer --error-exitcode 1 "$@"; }
+step "compute-sanitizer memcheck: C ABI test" "$san" sanitize --tool memcheck --leak-check full "$b11/swish_capi_test"
+step "compute-sanitizer racecheck: C ABI test" "$san" sanitize --tool racecheck "$b11/swish_capi_test"
 step "compute-sanitizer memcheck: conformance 11.1" "$san" sanitize --tool memcheck --leak-check full \
-    .build/trt11/swish_conformance --require-gpu
-step "compute-sanitizer racecheck: conformance 10.16" "$san" sanitize --tool racecheck \
-    .build/swish_conformance --require-gpu
+    "$b11/swish_conformance" --require-gpu
+step "compute-sanitizer memcheck: conformance 10.16" "$san" sanitize --tool memcheck "$b10/swish_conformance" \
+    --require-gpu
 grep -E "ERROR SUMMARY|RACECHECK SUMMARY|LEAK SUMMARY" "$san" | tee -a "$summary"
 
 py=$out/pytest.log
-export SWISH_KERNELS_LIB=$repo/.build/libswish_kernels.so
+export SWISH_KERNELS_LIB=$repo/$b11/libswish_kernels.so
 step "pytest tests/test_swish_kernels_gpu.py" "$py" env PYTHONUNBUFFERED=1 \
-    python3 -m pytest tests/test_swish_kernels_gpu.py -q -p no:cacheprovider -rs -rP --durations=5 --noconftest
+    python3 -m pytest tests/test_swish_kernels_gpu.py -q -p no:cacheprovider -rs --durations=5 --noconftest
 grep -E "^max error" "$py" | tee -a "$summary"
 tail -n 1 "$py" | tee -a "$summary"
-fi
 
 bench=$out/bench.md
-step "benchmark, default build (plain stores)" "$bench" python3 plugin/bench/bench_swish.py \
-    --csv "$out/bench.csv" --label default --lib .build/libswish_kernels.so
-for variant in "${variants[@]}"; do
-    step "benchmark, variant ${variant%%:*}" "$bench" python3 plugin/bench/bench_swish.py --sizes 1M,4M,16M,64M,256M \
-        --csv "$out/bench.csv" --label "${variant%%:*}" --lib ".build/variant-${variant%%:*}/libswish_kernels.so"
-done
-
-prof=$out/sass_ncu.txt
-{
-    echo "### resource usage of the sm_90 kernels (libswish_kernels.so)"
-    cuobjdump -res-usage .build/libswish_kernels.so 2>&1 | grep -A1 -E "Function .*swish"
-    if [ -f .build/release/libswish_kernels.so ]; then # a fat-binary release build copied from another host
-        echo "### architectures in .build/release/libswish_kernels.so"
-        cuobjdump --list-elf --list-ptx .build/release/libswish_kernels.so | grep -oE '^(ELF|PTX)|sm_[0-9a-z]+' |
-            paste - - | sort | uniq -c
-    fi
-} >"$prof" 2>&1
-if command -v ncu >/dev/null; then
-    for dt in fp16 fp32; do
-        step "ncu: swish ${dt} 64M (SpeedOfLight, memory)" "$prof" timeout 240 ncu --clock-control none \
-            --kernel-name regex:swishVector --launch-skip 8 --launch-count 1 --section SpeedOfLight \
-            --section MemoryWorkloadAnalysis --section LaunchStats --section Occupancy \
-            python3 plugin/bench/bench_swish.py --sizes 64M --dtypes "$dt" --iters 3 --csv '' \
-            --lib .build/libswish_kernels.so
-    done
-fi
+# shellcheck disable=SC2086 # SWISH_BENCH_ARGS holds several arguments
+step "benchmark: linear sizes and vectorized formats" "$bench" python3 bench/bench_kernels.py \
+    --csv "$out/kernels.csv" --lib "$SWISH_KERNELS_LIB" ${SWISH_BENCH_ARGS:-} # word-split on purpose
 
 echo
 echo "================ summary ================"
