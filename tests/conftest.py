@@ -101,6 +101,9 @@ def triton_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonSe
         metrics_port=free_port(),
         log_path=log,
         quiet=True,
+        # perf_analyzer's --shared-memory runs (test_load_tools) register regions without a key; the other control
+        # APIs stay locked, as in `make serve`.
+        open_apis=("shared-memory",),
     )
     with server:
         yield server

@@ -9,6 +9,7 @@ metadata, model configuration, statistics and inference stay open.
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import urllib.error
@@ -66,3 +67,15 @@ def repository_call(http_url: str, model: str, action: str, key: str, header: st
         raise ControlApiError(f"{action} {model}: HTTP {exc.code}: {exc.read().decode(errors='replace')}") from None
     except (urllib.error.URLError, OSError) as exc:
         raise ControlApiError(f"{action} {model}: {exc}") from None
+
+
+def ready_models(http_url: str, key: str, header: str, timeout_s: float = 5) -> list[str] | None:
+    """Names of the models the repository index reports READY; None when the index does not answer."""
+    request = urllib.request.Request(
+        f"http://{http_url}/v2/repository/index", data=b"{}", method="POST", headers={header: key}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as resp:  # noqa: S310 - http URL built here
+            return [m["name"] for m in json.loads(resp.read()) if m.get("state") == "READY"]
+    except (urllib.error.URLError, OSError, ValueError, KeyError, TypeError):
+        return None

@@ -200,7 +200,8 @@ class TritonServer:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             self._say(
                 f"starting tritonserver for {self.host} (HTTP {self.http_port}, gRPC {self.grpc_port}, metrics "
-                f"{self.metrics_port}) with {', '.join(self.plan.load)}; log: {self.log_path}"
+                f"{self.metrics_port}) with {', '.join(self.plan.load)}; log: {self.log_path}; shared memory: "
+                f"{server_processes.SHM_DIR / self.shm_prefix}*"
             )
             self.spawn()
         except BaseException:
@@ -287,7 +288,10 @@ class TritonServer:
         return f"{what}; last log line: {last}" if last else what
 
     def loaded_models(self) -> tuple[str, ...]:
-        return self.plan.load if self.plan else ()
+        """Models tritonserver reports READY (what an admin loaded or unloaded with the key included)."""
+        assert self.api_key is not None
+        models = control_api.ready_models(self.state.upstream_http, self.api_key, self.api_key_header)
+        return tuple(models) if models is not None else (self.plan.load if self.plan else ())
 
     def reload_model(self, model: str, old_stubs: set[int]) -> None:
         """Unload and load one model through Triton's repository API (with the key); ends the old stubs."""

@@ -60,6 +60,14 @@ class Supervisor:
         for name in [model] if model else self.server.loaded_models():
             self.stubs[name] = current.get(name, set())
 
+    def follow_loaded_models(self) -> None:
+        """Watch what is loaded now: a model unloaded with the key is left alone, a newly loaded one is watched."""
+        loaded = set(self.server.loaded_models())
+        for gone in set(self.stubs) - loaded:
+            del self.stubs[gone]
+        for new in loaded - set(self.stubs):
+            self.record_stubs(new)
+
     def dead_models(self) -> dict[str, set[int]]:
         alive = {s.pid for s in server_processes.stub_processes(self.server.shm_prefix)}
         return {m: pids - alive for m, pids in self.stubs.items() if pids - alive}
@@ -92,6 +100,7 @@ class Supervisor:
             if time.monotonic() - up_since > STABLE_AFTER_S:
                 backoff = 1.0
             rounds += 1
+            self.follow_loaded_models()
             sick = {m: f"stub process {', '.join(map(str, sorted(p)))} is gone" for m, p in self.dead_models().items()}
             if self.canary_every and rounds % self.canary_every == 0:
                 for model in self.stubs:
