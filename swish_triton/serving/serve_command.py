@@ -1,0 +1,115 @@
+"""The ``swish-serve`` command line (``python -m swish_triton.serving.launcher``): flags with environment defaults.
+
+Serves until Ctrl-C or SIGTERM, then drains and stops; exits non-zero when the server could not start or did not
+stop cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from swish_triton.serving import control_api
+from swish_triton.serving.launcher import DEFAULT_EXIT_TIMEOUT_S, DEFAULT_HOST, LauncherError, TritonServer
+
+
+def build_parser() -> argparse.ArgumentParser:
+    env = os.environ.get
+    parser = argparse.ArgumentParser(
+        description="Serve a model repository with the tritonserver bundled in nvidia-pytriton.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "--model-repository",
+        type=Path,
+        default=Path(env("SWISH_MODEL_REPOSITORY", "model_repository")),
+        help="the repository to serve ($SWISH_MODEL_REPOSITORY)",
+    )
+    parser.add_argument("--host", default=env("SWISH_TRITON_HOST", DEFAULT_HOST), help="address for every port")
+    parser.add_argument("--http-port", type=int, default=int(env("SWISH_HTTP_PORT", "8000")), help="$SWISH_HTTP_PORT")
+    parser.add_argument("--grpc-port", type=int, default=int(env("SWISH_GRPC_PORT", "8001")), help="$SWISH_GRPC_PORT")
+    parser.add_argument(
+        "--metrics-port", type=int, default=int(env("SWISH_METRICS_PORT", "8002")), help="$SWISH_METRICS_PORT"
+    )
+    parser.add_argument("--model", action="append", dest="models", help="load only this model (repeatable)")
+    parser.add_argument("--strict", action="store_true", help="fail on a broken model entry instead of skipping it")
+    parser.add_argument(
+        "--api-key",
+        default=None,
+        help="key for the model-repository, shared-memory, logging and trace APIs (default: $SWISH_API_KEY, else "
+        "a random key only this launcher knows; never shown here)",
+    )
+    parser.add_argument(
+        "--api-key-header",
+        default=env("SWISH_API_KEY_HEADER", control_api.DEFAULT_KEY_HEADER),
+        help="HTTP header of the key (gRPC: triton-grpc-protocol-<header>)",
+    )
+    parser.add_argument(
+        "--open-api",
+        action="append",
+        default=[],
+        choices=control_api.RESTRICTED_APIS,
+        help="leave this API open without a key (repeatable)",
+    )
+    parser.add_argument(
+        "--exit-timeout",
+        type=int,
+        default=int(env("SWISH_EXIT_TIMEOUT", str(DEFAULT_EXIT_TIMEOUT_S))),
+        help="seconds requests in flight may take to finish on SIGTERM before the server is stopped anyway",
+    )
+    parser.add_argument("--log-file", type=Path, default=None, help="server log (default: a temporary file)")
+    parser.add_argument("--ready-timeout", type=float, default=120.0, help="seconds to wait for readiness")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="tritonserver --log-verbose level")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="[triton] %(message)s", stream=sys.stdout)
+    server = TritonServer(
+        args.model_repository,
+        host=args.host,
+        http_port=args.http_port,
+        grpc_port=args.grpc_port,
+        metrics_port=args.metrics_port,
+        models=args.models,
+        log_path=args.log_file,
+        ready_timeout_s=args.ready_timeout,
+        exit_timeout_s=args.exit_timeout,
+        log_verbose=args.verbose,
+        api_key=args.api_key or os.environ.get("SWISH_API_KEY") or None,
+        api_key_header=args.api_key_header,
+        open_apis=args.open_api,
+        strict=args.strict,
+    )
+    stop = False
+
+    def request_stop(signum: int, _frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    code: int | None = 0
+    try:
+        server.start()
+        print(f"Serving. HTTP: http://{server.http_url}  gRPC: {server.grpc_url}  Ctrl-C stops.", flush=True)
+        while not stop:
+            time.sleep(0.2)
+    except LauncherError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        code = None
+    except KeyboardInterrupt:
+        pass
+    finally:
+        status = server.stop()
+    if code is None or status not in (0, None):
+        if status not in (0, None):
+            print(f"error: the server did not stop cleanly (exit status {status})", file=sys.stderr)
+        return 1
+    return 0
