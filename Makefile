@@ -8,16 +8,16 @@ PYTEST_ARGS ?=
 .PHONY: help venv demo test lint format serve validate plugin plugin-ci plugin-gpu-check bench-kernels engines engines-check profile bench compose-up compose-down compose-up-cpu compose-down-cpu deploy-check test-docker clean
 
 help:
-	@echo "make demo      serve the Swish models with the embedded Triton, validate them, run a perf_analyzer sweep"
+	@echo "make demo      serve the Swish models with the embedded Triton, validate them over HTTP and gRPC, sweep c=1..8 (.demo/)"
 	@echo "make test      run the test suite (real tritonserver; GPU/TensorRT/Docker tests skip where absent)"
 	@echo "make lint      ruff check + format check, hadolint (Dockerfile), shellcheck (scripts), mypy of the engine builder against tensorrt-stubs"
-	@echo "make serve     serve model_repository on 127.0.0.1:8000 (HTTP) / 8001 (gRPC) until Ctrl-C"
-	@echo "make validate  validate a running server's swish_py over HTTP and gRPC"
-	@echo "make plugin    build libswish.so / libswish_kernels.so into .build/plugin (plugin/README.md)"
 	@echo "make engines   build the TensorRT plans (TensorRT host: ENGINE_PYTHON is the Python that has tensorrt)"
-	@echo "make bench     serving benchmark: Swish vs identity, batching, instances, protocols (results/)"
 	@echo "make compose-up  docker compose up --build -d (GPU host; see docker/README.md)"
 	@echo "make compose-up-cpu  the same deployment without a GPU (compose.cpu.yaml: the Python-backend models)"
+	@echo "make serve     serve model_repository on 127.0.0.1:8000 (HTTP) / 8001 (gRPC) / 8002 (metrics) until Ctrl-C"
+	@echo "make validate  validate swish_py and swish_py_fp16 of a running server over HTTP and gRPC (URLs: README's environment table)"
+	@echo "make plugin    build libswish.so / libswish_kernels.so into .build/plugin (plugin/README.md)"
+	@echo "make bench     serving benchmark: Swish vs identity, batching, instances, protocols (results/)"
 	@echo "make profile   print the nsys/ncu/trtexec commands for the swish engine (PROFILE_ARGS=--run runs them)"
 
 $(STAMP): pyproject.toml scripts/bootstrap.sh
@@ -47,6 +47,7 @@ format: $(STAMP)
 serve: $(STAMP)
 	$(PY) -m swish_triton.serving.launcher --model-repository model_repository
 
+# URLs from the environment (TRITON_HTTP_URL/TRITON_GRPC_URL, TRITON_URL, SWISH_TRITON_HOST, SWISH_HTTP_PORT/SWISH_GRPC_PORT).
 validate: $(STAMP)
 	$(PY) client/validate.py -i http -m swish_py -m swish_py_fp16
 	$(PY) client/validate.py -i grpc -m swish_py -m swish_py_fp16
@@ -62,12 +63,13 @@ plugin:
 plugin-ci:
 	plugin/ci_build.sh
 
-# On a GPU host: conformance driver (TensorRT 10.16 and 11.x headers), C ABI and pytest GPU tests, sanitizers.
+# On a GPU host: conformance driver (TensorRT 10.16 and 11.1 headers), the plugin in TensorRT's lean runtime
+# (10.16.1, 11.4) with enqueue, C ABI and pytest GPU tests, sanitizers, kernel benchmark (plugin/tools/gpu_check.sh).
 plugin-gpu-check:
 	plugin/tools/gpu_check.sh
 
 bench-kernels: $(STAMP)
-	$(PY) plugin/bench/bench_swish.py
+	$(PY) bench/bench_kernels.py
 
 # TensorRT lives in the TensorRT host's (container's) Python, not in .venv.
 ENGINE_PYTHON ?= python3

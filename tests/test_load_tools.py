@@ -1,22 +1,39 @@
-"""The concurrency driver and the perf_analyzer sweep tool against the real embedded server: structure and sanity,
-never timings."""
+"""The concurrency driver and the perf_analyzer sweep tool against the real embedded server: structure, the promise
+that no sweep point is lost or hidden, and the driver measuring the server (a ratio to perf_analyzer on the same
+server, medians of interleaved repeats; never an absolute timing)."""
 
 from __future__ import annotations
 
 import csv
 import json
+import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
 
-from swish_triton.perf.sweep import SweepRow, markdown_table, read_csv, run_sweep
-from swish_triton.serving.launcher import TritonServer
+import pytest
+
+from swish_triton.clients.cli import default_url, parse_urls
+from swish_triton.errors import SwishError
+from swish_triton.perf.perf_analyzer import (
+    MeasurementSettings,
+    MissingLevels,
+    UnstableMeasurement,
+    WatchdogStopped,
+    concurrency_sweep,
+    measure_point,
+)
+from swish_triton.perf.sweep import COLUMNS, SweepIncomplete, SweepRow, append_csv, markdown_table, read_csv, run_sweep
+from swish_triton.serving.launcher import TritonServer, free_port
 
 REPO = Path(__file__).resolve().parent.parent
+# Structure, not timings: a loose stability criterion keeps busy or fast hosts from failing the measurement.
+LOOSE = MeasurementSettings(window_ms=500, stability_percentage=100, max_trials=10)
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=300, cwd=REPO)
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=timeout, cwd=REPO, env=env)
 
 
 def test_concurrency_driver_validates_every_response_over_both_protocols(
@@ -78,8 +95,10 @@ def test_concurrency_driver_reports_mismatches_and_exits_nonzero(triton_server: 
 
 def test_concurrency_driver_counts_errors_for_an_unknown_model(triton_server: TritonServer) -> None:
     proc = run_cli("client/concurrency_driver.py", "-u", triton_server.http_url, "-m", "no_such_model", "--count", "5")
-    assert proc.returncode != 0
-    assert "no_such_model is not ready" in proc.stdout + proc.stderr
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        "error: model no_such_model is not ready (is it loaded? the server log says why not)"
+    ]
 
 
 def test_sweep_records_every_point_with_batching_statistics(triton_server: TritonServer) -> None:
@@ -89,10 +108,8 @@ def test_sweep_records_every_point_with_batching_statistics(triton_server: Trito
         ["swish_py", "identity_py"],
         ["grpc", "http"],
         [1, 8],
-        measurement_ms=500,
-        # Structure, not timings: a loose stability criterion keeps busy or fast hosts from failing the measurement.
-        max_trials=10,
-        stability_percentage=100,
+        length=300,
+        settings=LOOSE,
         progress=None,
     )
     assert [(r.model, r.protocol, r.concurrency) for r in rows] == [
@@ -102,6 +119,11 @@ def test_sweep_records_every_point_with_batching_statistics(triton_server: Trito
         assert r.infer_per_s > 0 and 0 < r.p50_ms <= r.p90_ms <= r.p99_ms
         assert r.inference_count >= r.execution_count > 0
         assert r.triton_version == "2.51.0" and r.commit != ""
+        # What was measured travels with every row.
+        assert (r.length, r.dtype, r.batch_size) == (300, "FP32", 1)
+        assert r.host_cores == len(os.sched_getaffinity(0)) and r.client_shares_cores == "yes"
+        assert r.stable == "yes" and "500 ms windows" in r.measurement
+        assert r.queue_us >= 0 and r.compute_us > 0
     batched = [r for r in rows if r.concurrency == 8]
     assert all(r.average_batch > 1 for r in batched), [(r.series, r.average_batch) for r in batched]
     assert "| swish_py grpc | 8 |" in markdown_table(rows)
@@ -111,10 +133,10 @@ def test_sweep_cli_writes_csv_table_and_plot(triton_server: TritonServer, tmp_pa
     prefix = tmp_path / "sweep"
     args = [
         "client/perf_sweep.py",
-        "--http-url",
-        triton_server.http_url,
-        "--grpc-url",
-        triton_server.grpc_url,
+        "-u",
+        f"http={triton_server.http_url}",
+        "-u",
+        f"grpc={triton_server.grpc_url}",
         "-m",
         "swish_py",
         "-i",
@@ -122,6 +144,8 @@ def test_sweep_cli_writes_csv_table_and_plot(triton_server: TritonServer, tmp_pa
         "-c",
         "1",
         "4",
+        "--slo-ms",
+        "50",
         "--shared-memory",
         "none",
         "system",
@@ -141,16 +165,18 @@ def test_sweep_cli_writes_csv_table_and_plot(triton_server: TritonServer, tmp_pa
     assert len(rows) == 8 and all(isinstance(r, SweepRow) for r in rows)
     assert {r.shared_memory for r in rows} == {"none", "system"}
     assert prefix.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "swish_py grpc system shm" in prefix.with_suffix(".md").read_text()
+    table = prefix.with_suffix(".md").read_text()
+    assert "swish_py grpc system shm" in table
+    assert "Measured: swish_py · gRPC · 1×1024 FP32 · client and server on the same" in table
 
 
 def test_sweep_cli_exits_nonzero_when_perf_analyzer_fails(triton_server: TritonServer, tmp_path: Path) -> None:
     proc = run_cli(
         "client/perf_sweep.py",
-        "--http-url",
-        triton_server.http_url,
-        "--grpc-url",
-        triton_server.grpc_url,
+        "-u",
+        f"http={triton_server.http_url}",
+        "-u",
+        f"grpc={triton_server.grpc_url}",
         "-m",
         "identity_py",
         "-c",
@@ -163,7 +189,9 @@ def test_sweep_cli_exits_nonzero_when_perf_analyzer_fails(triton_server: TritonS
         str(tmp_path / "s"),
     )
     assert proc.returncode == 1
-    assert "perf_analyzer failed" in proc.stderr
+    assert "error: 1 of 1 sweep points missing:" in proc.stderr
+    assert "identity_py grpc c=1: perf_analyzer failed" in proc.stderr
+    assert not (tmp_path / "s.csv").exists()  # nothing finished, nothing written as if it had
 
 
 def test_model_analyzer_config_names_real_models_within_the_engine_profile() -> None:
@@ -180,3 +208,250 @@ def test_model_analyzer_config_names_real_models_within_the_engine_profile() -> 
         assert max(spec["model_config_parameters"]["max_batch_size"]) <= ENGINE_PROFILE.max_batch
     assert config["perf_analyzer_flags"]["shape"].startswith(f"{model.input[0].name}:")
     assert config["triton_server_environment"]["LD_PRELOAD"].endswith("libswish.so")
+
+
+# ------------------------------------------------------------------------------ sweeps never lose or hide a point
+
+
+def test_sweep_cli_keeps_finished_points_and_names_the_missing_ones(
+    triton_server: TritonServer, tmp_path: Path
+) -> None:
+    """A model that is not served, in the middle of the sweep: the points before and after it are written, the
+    command exits 1 and names each missing point with its reason."""
+    prefix = tmp_path / "mid"
+    proc = run_cli(
+        "client/perf_sweep.py",
+        "-u",
+        f"http={triton_server.http_url}",
+        "-u",
+        f"grpc={triton_server.grpc_url}",
+        "-m",
+        "identity_py",
+        "-m",
+        "not_served",
+        "-m",
+        "swish_py",
+        "-c",
+        "1",
+        "2",
+        "--measurement-interval",
+        "500",
+        "--stability-percentage",
+        "100",
+        "-o",
+        str(prefix),
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "error: 2 of 6 sweep points missing:" in proc.stderr
+    for c in (1, 2):
+        assert f"not_served grpc c={c}: no metadata for not_served" in proc.stderr
+    rows = read_csv(prefix.with_suffix(".csv"))
+    assert [(r.model, r.concurrency) for r in rows] == [
+        ("identity_py", 1),
+        ("identity_py", 2),
+        ("swish_py", 1),
+        ("swish_py", 2),
+    ]
+    table = prefix.with_suffix(".md").read_text()
+    assert "Missing points (2):" in table and "- not_served grpc c=2" in table
+    assert prefix.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_server_dying_mid_sweep_keeps_finished_points_and_names_the_rest(tmp_path: Path) -> None:
+    """The injected failure is real: the server is stopped after the second point."""
+    server = TritonServer(
+        REPO / "model_repository",
+        http_port=free_port(),
+        grpc_port=free_port(),
+        metrics_port=free_port(),
+        models=["identity_py"],
+        log_path=tmp_path / "server.log",
+        quiet=True,
+    )
+    written: list[SweepRow] = []
+    csv_path = tmp_path / "sweep.csv"
+
+    def on_row(row: SweepRow) -> None:
+        append_csv([row], csv_path)
+        written.append(row)
+        if len(written) == 2:
+            server.stop()
+
+    with server:
+        with pytest.raises(SweepIncomplete) as info:
+            run_sweep(
+                server.http_url,
+                server.grpc_url,
+                ["identity_py"],
+                ["grpc"],
+                [1, 2, 3, 4],
+                settings=LOOSE,
+                on_row=on_row,
+                progress=None,
+            )
+    assert [r.concurrency for r in info.value.rows] == [1, 2]
+    assert [f.point.concurrency for f in info.value.failures] == [3, 4]
+    assert all(f.reason for f in info.value.failures)
+    assert str(info.value).startswith("2 of 4 sweep points missing: identity_py grpc c=3: ")
+    assert [r.concurrency for r in read_csv(csv_path)] == [1, 2]
+
+
+def test_levels_perf_analyzer_leaves_out_with_exit_0_are_caught(triton_server: TritonServer) -> None:
+    """perf_analyzer stops a range early and still exits 0 (here through a latency threshold every level above 1
+    passes on any host); the sweep must not return fewer levels than asked."""
+    with pytest.raises(MissingLevels) as info:
+        concurrency_sweep(
+            "swish_py",
+            triton_server.grpc_url,
+            "grpc",
+            (1, 8, 1),
+            settings=MeasurementSettings(window_ms=300, stability_percentage=1000, max_trials=3),
+            extra_args=["--latency-threshold=1"],
+        )
+    assert 8 in info.value.missing and "exited 0 without concurrency" in str(info.value)
+    assert isinstance(info.value, SwishError)
+
+
+def test_unstable_point_is_kept_as_approximate_or_fails_when_asked(triton_server: TritonServer) -> None:
+    # 0.001%: three windows never agree that closely, so the point is unstable on any host.
+    strict = MeasurementSettings(mode="count_windows", request_count=50, stability_percentage=0.001, max_trials=3)
+    point = measure_point("identity_py", triton_server.grpc_url, "grpc", 2, "INPUT0:64", settings=strict)
+    assert not point.stable and "not stable within 0.001%" in point.note
+    assert point.point.concurrency == 2 and point.point.throughput > 0
+    with pytest.raises(UnstableMeasurement, match="Failed to obtain stable measurement"):
+        measure_point(
+            "identity_py", triton_server.grpc_url, "grpc", 2, "INPUT0:64", settings=strict, on_unstable="fail"
+        )
+
+
+def test_watchdog_kills_perf_analyzer_past_its_memory_or_time(triton_server: TritonServer) -> None:
+    args = dict(
+        shape="INPUT0:64", settings=MeasurementSettings(window_ms=2000, stability_percentage=1000, max_trials=3)
+    )
+    with pytest.raises(WatchdogStopped, match="its memory passed 1 MB"):
+        concurrency_sweep("identity_py", triton_server.grpc_url, "grpc", (1, 1, 1), max_rss_mb=1, **args)
+    with pytest.raises(WatchdogStopped, match="time budget of 1 s"):
+        concurrency_sweep("identity_py", triton_server.grpc_url, "grpc", (1, 1, 1), timeout=1, **args)
+
+
+def test_csv_from_an_older_version_gains_the_new_columns(tmp_path: Path) -> None:
+    old_columns = COLUMNS[: COLUMNS.index("commit") + 1]
+    path = tmp_path / "old.csv"
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(old_columns)
+        writer.writerow(
+            [
+                "2026-01-01T00:00:00+00:00",
+                "",
+                "swish_py",
+                "grpc",
+                "none",
+                1,
+                4,
+                100.0,
+                1,
+                2,
+                3,
+                10,
+                5,
+                2.0,
+                1.0,
+                2.0,
+                "none",
+                "2.51.0",
+                "none",
+                "abc",
+            ]
+        )
+    (old,) = read_csv(path)
+    assert old.length == 0 and old.stable == "yes"
+    new = SweepRow(**{**old.__dict__, "length": 1024, "dtype": "FP16", "stable": "no"})
+    append_csv([new], path)
+    rows = read_csv(path)
+    assert [(r.length, r.dtype, r.approximate) for r in rows] == [(0, "", False), (1024, "FP16", True)]
+    assert next(csv.reader(open(path))) == COLUMNS
+
+
+# ---------------------------------------------------------------------------- the driver measures the server
+
+
+def test_http_driver_p50_matches_perf_analyzer_at_concurrency_1(triton_server: TritonServer, tmp_path: Path) -> None:
+    """Same server, model and payload; three interleaved repeats each; the medians' ratio within 20% (before the
+    fix, tritonclient's async_infer slept 10 ms per request and the driver reported ~20x perf_analyzer's p50)."""
+    driver, analyzer = [], []
+    settings = MeasurementSettings(mode="count_windows", request_count=500, stability_percentage=1000, max_trials=3)
+    for repeat in range(3):
+        out = tmp_path / f"driver{repeat}.json"
+        proc = run_cli(
+            "client/concurrency_driver.py", "-u", triton_server.http_url, "-i", "http", "-m", "identity_py",
+            "-c", "1", "--count", "1500", "-n", "1024", "-o", str(out),
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        driver.append(json.loads(out.read_text())[0]["p50_ms"])
+        measured = measure_point("identity_py", triton_server.http_url, "http", 1, "INPUT0:1024", settings=settings)
+        analyzer.append(measured.point.p50_ms)
+    ratio = statistics.median(driver) / statistics.median(analyzer)
+    assert 0.8 <= ratio <= 1.2, f"driver p50s {driver} ms vs perf_analyzer p50s {analyzer} ms: ratio {ratio:.2f}"
+
+
+# --------------------------------------------------------------------------------------------- CLI convention
+
+
+def test_gRPC_never_goes_to_the_http_port_of_TRITON_URL() -> None:
+    env = {"TRITON_URL": "10.1.2.3:28000"}
+    assert default_url("http", env) == ("10.1.2.3:28000", "TRITON_URL")
+    assert default_url("grpc", env) == ("10.1.2.3:8001", "TRITON_URL's host")
+    env |= {"SWISH_GRPC_PORT": "28001"}
+    assert default_url("grpc", env) == ("10.1.2.3:28001", "TRITON_URL's host and SWISH_GRPC_PORT")
+    env |= {"TRITON_GRPC_URL": "h:1"}
+    assert default_url("grpc", env) == ("h:1", "TRITON_GRPC_URL")
+    assert default_url("http", {"SWISH_TRITON_HOST": "0.0.0.0", "SWISH_HTTP_PORT": "9"}) == (
+        "127.0.0.1:9",
+        "SWISH_TRITON_HOST and SWISH_HTTP_PORT",
+    )
+
+
+def test_url_arguments_name_their_protocol() -> None:
+    urls = parse_urls(["grpc=h:2", "http://h:1"], ["grpc", "http"])
+    assert urls == {"grpc": ("h:2", "-u"), "http": ("h:1", "-u")}
+    assert parse_urls(["h:5"], ["grpc"])["grpc"] == ("h:5", "-u")
+    with pytest.raises(SwishError, match="a second URL for grpc"):
+        parse_urls(["h:5", "h:6"], ["grpc", "http"])
+    with pytest.raises(SwishError, match="expected"):
+        parse_urls(["http=nohost"], ["http"])
+
+
+@pytest.mark.parametrize("script", ["client/validate.py", "client/concurrency_driver.py", "client/perf_sweep.py"])
+def test_every_client_reports_no_server_in_one_line(script: str) -> None:
+    port = free_port()
+    proc = run_cli(script, "-u", f"127.0.0.1:{port}", timeout=60)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("error: no Triton answering ") and f"127.0.0.1:{port} (-u)" in line
+
+
+@pytest.mark.parametrize("script", ["client/validate.py", "client/concurrency_driver.py", "client/perf_sweep.py"])
+def test_every_client_help_explains_options_environment_and_exit_status(script: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRITON_", "SWISH_"))}
+    proc = run_cli(script, "--help", env=env, timeout=60)
+    assert proc.returncode == 0
+    text = " ".join(proc.stdout.split())
+    assert "-u URL, --url URL" in text and "-m MODEL, --model MODEL" in text and "-i" in text
+    assert "Default now: HTTP 127.0.0.1:8000, gRPC 127.0.0.1:8001" in text
+    for variable in ("SWISH_TRITON_HOST", "SWISH_HTTP_PORT", "SWISH_GRPC_PORT", "TRITON_URL", "TRITON_GRPC_URL"):
+        assert variable in text
+    assert "exit status: 0 everything passed, 1 a check failed" in text
+    assert "(default: None)" not in text and "(default 5) (default" not in text
+
+
+def test_make_help_lists_the_commands_the_readme_lists() -> None:
+    import re
+
+    proc = subprocess.run(["make", "-s", "help"], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    in_help = set(re.findall(r"^make ([\w-]+)", proc.stdout, re.M))
+    readme = (REPO / "README.md").read_text()
+    in_readme = set(re.findall(r"^make (\w+)\s+#", readme, re.M))  # the opening block: demo, test
+    in_readme |= set(re.findall(r"^\| `make ([\w-]+)", readme.split("## Other commands", 1)[1], re.M))
+    assert in_help == in_readme

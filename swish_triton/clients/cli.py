@@ -125,7 +125,12 @@ def make_parser(description: str) -> argparse.ArgumentParser:
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Defaults shown, and the description and epilog kept as written."""
+    """Defaults shown (where there is one: no "(default: None)"), description and epilog kept as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False or action.default == "":
+            return action.help
+        return super()._get_help_string(action)
 
 
 def check_reachable(url: str, protocol: str, source: str) -> None:

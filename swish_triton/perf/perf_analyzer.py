@@ -221,7 +221,7 @@ class MeasurementSettings:
         else:
             window = f"{self.request_count}-request windows"
         if self.stability_percentage >= APPROXIMATE_STABILITY:
-            return f"3 {window} averaged without a stability check (approximate)"
+            return f"three {window} averaged without a stability check (approximate)"
         return f"{window}, stable within {self.stability_percentage:g}%, at most {self.max_trials} windows"
 
     def approximate(self) -> MeasurementSettings:
@@ -302,7 +302,7 @@ def run_watched(
 def _reason(output: str) -> str:
     """The line of perf_analyzer's output that says why it failed."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
-    for marker in (UNSTABLE_MARKER, "error", "Error", "failed", "Failed", "unable", "Unable"):
+    for marker in (UNSTABLE_MARKER, "went over", "error", "Error", "failed", "Failed", "unable", "Unable"):
         for line in lines:
             if marker in line:
                 return line
@@ -364,10 +364,11 @@ def concurrency_sweep(
         where = f"{model} {protocol} c={start}" + (f"..{end}" if end != start else "")
         if run.stopped:
             raise WatchdogStopped(f"perf_analyzer failed ({where}): killed because {run.stopped}", tail)
-        if run.returncode != 0 or not out.exists():
+        if run.returncode != 0:
             cls = UnstableMeasurement if UNSTABLE_MARKER in run.output else PerfAnalyzerError
             raise cls(f"perf_analyzer failed ({where}, exit status {run.returncode}): {_reason(run.output)}", tail)
-        points = parse_csv(out)
+        # Exit 0 is no promise: 2.50 leaves out levels after one that did not stabilise, or writes no CSV at all.
+        points = parse_csv(out) if out.exists() else []
     got = {p.concurrency for p in points}
     missing = [c for c in requested if c not in got]
     if missing:

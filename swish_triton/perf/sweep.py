@@ -25,7 +25,7 @@ import shutil
 import socket
 import subprocess
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 
 import tritonclient.http as httpclient
@@ -94,6 +94,7 @@ class SweepRow:
 
 
 COLUMNS = [f.name for f in fields(SweepRow)]
+COLUMN_DEFAULTS = {f.name: f.default for f in fields(SweepRow) if f.default is not MISSING}
 
 
 @dataclass(frozen=True)
@@ -381,7 +382,7 @@ def append_csv(rows: Sequence[SweepRow], path: Path) -> None:
             with open(tmp, "w", newline="") as f:
                 writer = csv.DictWriter(f, fieldnames=header, restval="")
                 writer.writeheader()
-                writer.writerows(old)
+                writer.writerows({**COLUMN_DEFAULTS, **row} for row in old)
             tmp.replace(path)
             logger.info("%s: rewrote its header with the current columns", path)
     new = not path.exists() or path.stat().st_size == 0
@@ -401,6 +402,11 @@ def read_csv(path: Path) -> list[SweepRow]:
     rows = []
     with open(path, newline="") as f:
         for raw in csv.DictReader(f):
-            values = {k: casts[types[k]](v) for k, v in raw.items() if k in types and v not in ("", None)}
+            # An empty cell of a column that has a default (one an older file lacked) takes the default.
+            values = {
+                k: casts[types[k]](v)
+                for k, v in raw.items()
+                if k in types and v is not None and (v != "" or k not in COLUMN_DEFAULTS)
+            }
             rows.append(SweepRow(**values))  # type: ignore[arg-type]
     return rows
