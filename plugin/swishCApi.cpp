@@ -8,24 +8,24 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <exception>
 #include <string>
 
 namespace
 {
 
-thread_local std::string tLastError;
+// A plain array, not a std::string: a thread_local with a destructor registers it with the C library
+// (__cxa_thread_atexit), which keeps the shared library from being unloaded while the thread lives; the plugin's
+// libraries must unload cleanly (dlclose, deregister and reload).
+constexpr size_t kMaxErrorLength = 1024;
+thread_local char tLastError[kMaxErrorLength] = "";
 
-int fail(int status, std::string message) noexcept
+int fail(int status, std::string const& message) noexcept
 {
-    try
-    {
-        tLastError = std::move(message);
-    }
-    catch (...)
-    {
-        // Out of memory for the text: the status still tells the caller what happened.
-    }
+    size_t const n = message.size() < kMaxErrorLength - 1 ? message.size() : kMaxErrorLength - 1;
+    std::memcpy(tLastError, message.data(), n);
+    tLastError[n] = '\0';
     return status;
 }
 
@@ -119,7 +119,7 @@ extern "C" int swish_forward(int dtype, const void* in, void* out, int64_t n, fl
 {
     try
     {
-        tLastError.clear();
+        tLastError[0] = '\0';
         return forward(dtype, in, out, n, beta, stream);
     }
     catch (std::exception const& e)
@@ -134,7 +134,7 @@ extern "C" int swish_forward(int dtype, const void* in, void* out, int64_t n, fl
 
 extern "C" const char* swish_last_error(void)
 {
-    return tLastError.c_str();
+    return tLastError;
 }
 
 extern "C" int swish_abi_version(void)

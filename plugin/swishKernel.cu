@@ -274,7 +274,10 @@ __global__ void __launch_bounds__(kThreads) swishVectorKernel(
     Pack<T>* dst = reinterpret_cast<Pack<T>*>(out + head);
     for (int64_t i = tid; i < nPacks; i += gridThreads)
     {
-        storePack(dst + i, swishPack<T, kMode>(src[i], beta));
+        // One 16-byte load into registers first: passing src[i] by reference lets the compiler read it element by
+        // element (in and out may alias), which measured about 2 % below copy bandwidth for FP16/BF16 on an H100.
+        Pack<T> const value = src[i];
+        storePack(dst + i, swishPack<T, kMode>(value, beta));
     }
 }
 
