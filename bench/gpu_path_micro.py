@@ -13,6 +13,7 @@ import numpy as np
 
 from swish_triton.kernels.gpu_swish import CUDA_MEMCPY_DEVICE_TO_HOST, CUDA_MEMCPY_HOST_TO_DEVICE, GpuSwish
 from swish_triton.ragged import split_like
+from swish_triton.reference import compare_to_ref
 from swish_triton.serving.python_model import swish_batch
 
 F32 = np.dtype(np.float32)
@@ -33,7 +34,11 @@ def measure(gpu: GpuSwish, batch: int) -> list[float]:
     arrays = [np.random.randn(1, 1024).astype(np.float32) for _ in range(batch)]
     n = batch * 1024
     nbytes = n * 4
-    gpu(arrays, 1.0, F32)  # sizes the buffers
+    # Sizes the buffers, and checks the path against the reference before timing it.
+    for a, out in zip(arrays, gpu(arrays, 1.0, F32), strict=True):
+        result = compare_to_ref(a, out, "float32")
+        if not result.ok:
+            raise SystemExit(f"GpuSwish at batch {batch}: {result.describe()}")
     lib, stream = gpu.cuda.lib, gpu.stream
 
     def gather() -> None:

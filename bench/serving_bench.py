@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Serving benchmark: the Swish Python-backend model against an identity model of the same backend, batching on
 and off, 1/2/4 instances, HTTP vs gRPC, system shared memory on and off. One embedded tritonserver serves every
-variant side by side; perf_analyzer measures each point; the project's serving goals (docs/performance.md) are computed as ratios.
+variant side by side; each Swish variant is validated against swish_ref first; perf_analyzer measures each point;
+the project's serving goals (docs/performance.md) are computed as ratios.
 
     python bench/serving_bench.py --out results/serving          # make bench
     python bench/serving_bench.py --quick                         # a shorter run
@@ -17,6 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from swish_triton.clients.validation import run_validation
 from swish_triton.perf.sweep import SweepRow, append_csv, markdown_table, plot, run_sweep
 from swish_triton.serving.launcher import TritonServer, free_port
 from swish_triton.serving.model_variants import Variant, write_repository
@@ -126,6 +128,13 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"FAILED: {failures[-1]}", flush=True)
 
         with server:
+            # What is measured must be right first: each Swish variant against swish_ref (swish_triton.reference).
+            for v in variants:
+                if v.base.startswith("swish"):
+                    report = run_validation(server.grpc_url, "grpc", v.name)
+                    print(report.summary(), flush=True)
+                    if not report.ok:
+                        failures.append(report.summary())
             for v in variants:
                 sweep(v.name, "grpc")
             # Protocol and shared memory, on the main configuration and the identity model.
