@@ -228,6 +228,8 @@ def main() -> int:
                     shape_text = "x".join(map(str, shape))
                     cases.append((name, shape_text, dtype, padded_count(shape, vector, channel_from_end)))
 
+    lib_path = Path(lib.path).resolve()
+    lib_label = str(lib_path.relative_to(REPO)) if lib_path.is_relative_to(REPO) else lib_path.name
     rows = []
     for fmt, shape, dtype, n in cases:
         results, rel_err, method = time_case(lib, dtype, n, args, gen)
@@ -237,7 +239,7 @@ def main() -> int:
                 {
                     "timestamp": stamp,
                     **info,
-                    "lib": str(lib.path),
+                    "lib": lib_label,
                     "label": args.label,
                     "dtype": dtype,
                     "format": fmt,

@@ -18,10 +18,10 @@ import sys
 
 import numpy as np
 
-try:
-    import tensorrt as trt
-except ImportError:
+try:  # the lean runtime's module first: `tensorrt` may be only type stubs (tensorrt-stubs) in a development venv
     import tensorrt_lean_bindings as trt
+except ImportError:
+    import tensorrt as trt
 
 FAILED: list[str] = []
 
