@@ -66,6 +66,10 @@ def test_the_deployment_files_exist() -> None:
     assert {TRITON_ENTRYPOINT, ENGINES_ENTRYPOINT} <= set(SHELL_SCRIPTS)
     for path in (
         COMPOSE_FILE,
+        COMPOSE_CPU_FILE,
+        REPO / "scripts" / "make_base_image.sh",
+        REPO / "docker" / "standin" / "Dockerfile",
+        REPO / "docker" / "stub-env.sh",
         REPO / ".dockerignore",
         REPO / "docker" / "prometheus.yml",
         REPO / "docker" / "README.md",
