@@ -452,6 +452,7 @@ def test_plugin_loading_and_images(rendered: tuple[str, list[dict[str, Any]]]) -
     for d in _of_kind(docs, "Deployment"):
         env = {e["name"]: e.get("value") for e in _container(d["spec"]["template"]["spec"], "triton")["env"]}
         assert env["SWISH_PLUGIN_LOADING"] == values["pluginLoading"]
+        assert env["SWISH_MODELS"] == values["triton"]["models"]
     (test_pod,) = _of_kind(docs, "Pod")
     assert test_pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
     command = test_pod["spec"]["containers"][0]["command"]
@@ -584,6 +585,16 @@ def test_monitoring_objects_follow_the_crds(helm: str) -> None:
                 "apiKey.existingSecret=s",
                 "gpuTypes[0].name=a",
                 "gpuTypes[0].product=b",
+                "triton.models=swish;rm -rf",
+            ],
+            "/triton/models",
+        ),
+        (
+            [
+                "image.registry=r",
+                "apiKey.existingSecret=s",
+                "gpuTypes[0].name=a",
+                "gpuTypes[0].product=b",
                 "autoscaling.enabled=true",
                 "autoscaling.mode=keda",
             ],
@@ -594,7 +605,7 @@ def test_monitoring_objects_follow_the_crds(helm: str) -> None:
 def test_bad_values_are_refused(helm: str, sets: list[str], message: str) -> None:
     args = ["template", "swish", str(CHART)]
     for s in sets:
-        args += ["--set-string" if s.startswith(("apiKey.value", "ngcRelease")) else "--set", s]
+        args += ["--set-string" if s.startswith(("apiKey.value", "ngcRelease", "triton.models")) else "--set", s]
     proc = _run_helm(helm, *args, check=False)
     assert proc.returncode != 0, proc.stdout[:2000]
     assert message in proc.stderr, proc.stderr
