@@ -790,3 +790,11 @@ def test_engine_cache_refuses_without_gpu(cache_env: dict[str, Any]) -> None:
     assert proc.returncode != 0
     assert "nvidia-smi cannot see a GPU" in proc.stderr
     assert not _builder_calls(cache_env)
+
+
+def test_old_kubernetes_is_refused(helm: str) -> None:
+    """Chart.yaml's kubeVersion: autoscaling/v2 and policy/v1 need Kubernetes 1.25 or later."""
+    values_file = CI_VALUES / VALUES_SETS["one-gpu-type"][0]
+    old = _run_helm(helm, *_template_args(values_file, (), "--kube-version", "1.24.0"), check=False)
+    assert old.returncode != 0 and "kubeVersion" in old.stderr, old.stderr
+    assert _run_helm(helm, *_template_args(values_file, (), "--kube-version", "1.25.0")).returncode == 0
