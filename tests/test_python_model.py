@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from swish_triton.reference import swish_ref
+from swish_triton.reference import compare_to_ref, kernel_beta, swish_ref
 from swish_triton.serving.python_model import swish_batch
 
 
@@ -25,3 +25,12 @@ def test_beta_and_fp16(rng: np.random.Generator) -> None:
 
 def test_no_requests() -> None:
     assert swish_batch([], 1.0, np.dtype(np.float32)) == []
+
+
+def test_cpu_path_takes_beta_as_a_float32_like_the_kernels(rng: np.random.Generator) -> None:
+    """The GPU kernels and the TensorRT plugin receive beta as a float32; the NumPy path computes the same function,
+    so every path of a model passes the same comparison for a beta that float32 cannot hold exactly."""
+    a = np.linspace(-30, 30, 4001, dtype=np.float32).reshape(1, -1)
+    (r,) = swish_batch([a], 1.702, np.dtype(np.float32))
+    np.testing.assert_array_equal(r, swish_ref(a, kernel_beta(1.702)).astype(np.float32))
+    assert compare_to_ref(a, r, "float32", 1.702).ok
