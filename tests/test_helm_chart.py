@@ -388,6 +388,8 @@ def test_probes_and_termination(rendered: tuple[str, list[dict[str, Any]]]) -> N
         assert triton["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", str(drain)]
         assert spec["terminationGracePeriodSeconds"] > exit_timeout + drain
         assert {p["name"]: p["containerPort"] for p in triton["ports"]} == {"http": 8000, "grpc": 8001, "metrics": 8002}
+        # compose runs triton with `init: true`; here the pause container reaps orphaned processes.
+        assert spec["shareProcessNamespace"] is True
 
 
 def test_security_context(rendered: tuple[str, list[dict[str, Any]]]) -> None:
