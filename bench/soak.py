@@ -44,6 +44,32 @@ def tree_rss_mib(pid: int) -> float:
     return total / 1024
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes so far."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def descendants(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-eo", "pid=,ppid="], capture_output=True, text=True, check=True).stdout
+    children: dict[int, list[int]] = {}
+    for line in out.splitlines():
+        p, pp = (int(v) for v in line.split())
+        children.setdefault(pp, []).append(p)
+    found, todo = [], list(children.get(pid, []))
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        todo += children.get(p, [])
+    return found
+
+
 def start_launcher(model: str, extra: list[str]) -> tuple[subprocess.Popen[str], dict[str, str]]:
     urls = {"http": f"127.0.0.1:{free_port()}", "grpc": f"127.0.0.1:{free_port()}"}
     cmd = [
@@ -90,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for protocol in args.protocol:
             rss_before = tree_rss_mib(proc.pid)
+            # The launcher process holds the front; its descendants are tritonserver and the stubs.
+            cpu_launcher, cpu_server = cpu_seconds([proc.pid]), cpu_seconds(descendants(proc.pid))
             driver = subprocess.run(
                 [
                     sys.executable,
@@ -113,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
                 timeout=args.duration + 120,
             )
             rss_after = tree_rss_mib(proc.pid)
+            cpu_launcher = cpu_seconds([proc.pid]) - cpu_launcher
+            cpu_server = cpu_seconds(descendants(proc.pid)) - cpu_server
             import json
 
             result = json.loads(args.output.with_suffix(f".{protocol}.json").read_text())[0]
@@ -135,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
                 "p99_ms": round(result["p99_ms"], 2),
                 "server_rss_mib_before": round(rss_before, 1),
                 "server_rss_mib_after": round(rss_after, 1),
+                "launcher_cpu_us_per_request": round(cpu_launcher / max(result["requests"], 1) * 1e6, 1),
+                "server_cpu_us_per_request": round(cpu_server / max(result["requests"], 1) * 1e6, 1),
                 "first_error": result["first_error"],
             }
             rows.append(row)
@@ -142,7 +174,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"{protocol} c={args.concurrency}: {row['requests']} requests in {row['duration_s']} s "
                 f"({row['requests_per_s']}/s), {row['errors']} errors, {row['mismatches']} mismatches, "
                 f"p50 {row['p50_ms']} ms, p99 {row['p99_ms']} ms, server RSS {row['server_rss_mib_before']} -> "
-                f"{row['server_rss_mib_after']} MiB"
+                f"{row['server_rss_mib_after']} MiB, CPU per request: launcher "
+                f"{row['launcher_cpu_us_per_request']} us, "
+                f"tritonserver+stubs {row['server_cpu_us_per_request']} us"
                 + (f"; first error: {row['first_error']}" if row["first_error"] else ""),
                 flush=True,
             )

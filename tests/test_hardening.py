@@ -138,9 +138,11 @@ def test_hostile_shape_over_grpc_is_refused_and_the_server_keeps_serving(
             stub.ModelInfer(request, timeout=30)
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "shape" in info.value.details()
-        # The streaming form answers with an error message in the stream.
-        replies = list(stub.ModelStreamInfer(iter([request]), timeout=30))
-        assert len(replies) == 1 and "shape" in replies[0].error_message
+        # The streaming form: the stream ends with the same status and reason.
+        with pytest.raises(grpc.RpcError) as info:
+            list(stub.ModelStreamInfer(iter([request]), timeout=30))
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "shape" in info.value.details()
     correct_answers(hardened)
 
 

@@ -7,8 +7,9 @@ else unchanged (headers and gRPC metadata included, so API keys reach Triton), a
 accepting, lets requests in flight finish and closes idle keep-alive connections.
 
 HTTP is handled at the byte level (request head, Content-Length or chunked body; one request at a time per
-connection, which is what HTTP/1.1 keep-alive and pipelining require); gRPC through a generic ``grpc.aio`` handler
-that passes serialized messages through and parses only ``ModelInfer`` / ``ModelStreamInfer`` requests.
+connection, which is what HTTP/1.1 keep-alive and pipelining require); gRPC by an HTTP/2 frame relay
+(``grpc_front.py``) that checks inference messages and passes everything else through. gRPC ``ServerReady`` comes
+from tritonserver itself: probes use HTTP ``/v2/health/ready`` or ``python -m swish_triton.serving.health``.
 """
 
 from __future__ import annotations
@@ -20,18 +21,13 @@ import logging
 import re
 import threading
 import zlib
-from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
 
-import grpc
-from tritonclient.grpc import service_pb2
-
+from swish_triton.serving.grpc_front import GrpcRelay
 from swish_triton.serving.request_guard import (
     DEFAULT_MAX_TENSOR_BYTES,
     RejectedRequest,
-    check_grpc_request,
     check_json_request,
 )
 
@@ -42,14 +38,6 @@ MODEL_READY_PATH = re.compile(rb"^/v2/models/([^/?]+)(?:/versions/[^/?]+)?/ready
 MAX_HEAD_BYTES = 64 * 1024
 # A bound on one HTTP body (JSON inputs are ~10 bytes per element, so well above the models' 64 MiB of data).
 DEFAULT_MAX_BODY_BYTES = 1 << 30
-GRPC_SERVICE = "/inference.GRPCInferenceService/"
-_HOP_BY_HOP_METADATA = ("user-agent", "content-type", "te", "grpc-accept-encoding", "grpc-encoding", "grpc-timeout")
-_GRPC_OPTIONS = [
-    ("grpc.max_send_message_length", -1),
-    ("grpc.max_receive_message_length", -1),
-    # Without this, a second server on the same port would share it silently (gRPC sets SO_REUSEPORT).
-    ("grpc.so_reuseport", 0),
-]
 
 
 @dataclass
@@ -259,96 +247,6 @@ class _HttpFront:
         return "tritonserver is not ready"
 
 
-class _GrpcForwarder(grpc.GenericRpcHandler):
-    def __init__(self, state: ServingState, max_tensor_bytes: int) -> None:
-        self.state, self.max_tensor_bytes = state, max_tensor_bytes
-        self.channel: grpc.aio.Channel | None = None
-        self.channel_target = ""
-        self.in_flight = 0
-
-    def upstream(self) -> grpc.aio.Channel:
-        if self.channel is None or self.channel_target != self.state.upstream_grpc:
-            self.channel_target = self.state.upstream_grpc
-            self.channel = grpc.aio.insecure_channel(self.channel_target, options=_GRPC_OPTIONS[:2])
-        return self.channel
-
-    def service(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
-        method = details.method
-        if not method.startswith(GRPC_SERVICE):
-            return None
-        name = method[len(GRPC_SERVICE) :]
-        if name == "ModelStreamInfer":
-            return grpc.stream_stream_rpc_method_handler(self._stream(method))
-        return grpc.unary_unary_rpc_method_handler(self._unary(method, name))
-
-    def _metadata(self, context: grpc.aio.ServicerContext) -> tuple[tuple[str, Any], ...]:
-        return tuple(
-            (k, v)
-            for k, v in (context.invocation_metadata() or ())
-            if not k.startswith((":", "grpc-")) and k not in _HOP_BY_HOP_METADATA
-        )
-
-    def _unary(self, method: str, name: str) -> Callable[[bytes, grpc.aio.ServicerContext], Any]:
-        async def call(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
-            if name == "ServerReady" and not self.state.ready:
-                return service_pb2.ServerReadyResponse(ready=False).SerializeToString()
-            if name == "ModelReady":
-                asked = service_pb2.ModelReadyRequest.FromString(request).name
-                if asked in self.state.unhealthy_models:
-                    return service_pb2.ModelReadyResponse(ready=False).SerializeToString()
-            if name == "ModelInfer":
-                try:
-                    check_grpc_request(service_pb2.ModelInferRequest.FromString(request), self.max_tensor_bytes)
-                except RejectedRequest as exc:
-                    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-            self.in_flight += 1
-            try:
-                return await self.upstream().unary_unary(method)(
-                    request, metadata=self._metadata(context), timeout=context.time_remaining()
-                )
-            except grpc.aio.AioRpcError as exc:
-                await context.abort(exc.code(), exc.details() or "", tuple(exc.trailing_metadata() or ()))
-            finally:
-                self.in_flight -= 1
-            raise AssertionError("unreachable")
-
-        return call
-
-    def _stream(self, method: str) -> Callable[[AsyncIterator[bytes], grpc.aio.ServicerContext], AsyncIterator[bytes]]:
-        async def call(requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
-            queue: asyncio.Queue[bytes | None] = asyncio.Queue()
-            upstream = self.upstream().stream_stream(method)(metadata=self._metadata(context))
-
-            async def pump() -> None:
-                async for raw in requests:
-                    try:
-                        check_grpc_request(service_pb2.ModelInferRequest.FromString(raw), self.max_tensor_bytes)
-                    except RejectedRequest as exc:
-                        reply = service_pb2.ModelStreamInferResponse(error_message=str(exc))
-                        await queue.put(reply.SerializeToString())
-                        continue
-                    await upstream.write(raw)
-                await upstream.done_writing()
-
-            async def relay() -> None:
-                async for reply in upstream:
-                    await queue.put(reply)
-                await queue.put(None)
-
-            tasks = [asyncio.ensure_future(pump()), asyncio.ensure_future(relay())]
-            self.in_flight += 1
-            try:
-                while (item := await queue.get()) is not None:
-                    yield item
-            finally:
-                self.in_flight -= 1
-                for task in tasks:
-                    task.cancel()
-                upstream.cancel()
-
-        return call
-
-
 class Front:
     """The public HTTP and gRPC listeners of one embedded server, run on their own event-loop thread."""
 
@@ -363,10 +261,9 @@ class Front:
     ) -> None:
         self.state, self.host, self.http_port, self.grpc_port = state, host, http_port, grpc_port
         self.http = _HttpFront(state, max_tensor_bytes, max_body_bytes)
-        self.grpc = _GrpcForwarder(state, max_tensor_bytes)
+        self.grpc = GrpcRelay(lambda: state.upstream_grpc, max_tensor_bytes)
         self._loop = asyncio.new_event_loop()
         self._thread: threading.Thread | None = None
-        self._grpc_server: grpc.aio.Server | None = None
 
     def start(self) -> None:
         """Bind both ports (raises OSError if either is taken: binding is the port check) and serve."""
@@ -389,21 +286,16 @@ class Front:
         self.http.server = await asyncio.start_server(
             self.http.handle, self.host, self.http_port, limit=MAX_HEAD_BYTES, reuse_address=True
         )
-        server = grpc.aio.server(options=_GRPC_OPTIONS)
-        server.add_generic_rpc_handlers((self.grpc,))
         try:
-            port = server.add_insecure_port(f"{self.host}:{self.grpc_port}")
-        except RuntimeError as exc:
+            self.grpc.server = await asyncio.start_server(
+                self.grpc.handle, self.host, self.grpc_port, reuse_address=True
+            )
+        except OSError:
             self.http.server.close()
-            raise OSError(f"cannot bind {self.host}:{self.grpc_port}: {exc}") from None
-        if port != self.grpc_port:
-            self.http.server.close()
-            raise OSError(f"cannot bind {self.host}:{self.grpc_port}")
-        await server.start()
-        self._grpc_server = server
+            raise
 
     def in_flight(self) -> int:
-        return self.http.in_flight + self.grpc.in_flight
+        return self.http.in_flight + self.grpc.in_flight()
 
     def stop(self, drain_timeout_s: float) -> bool:
         """Stop accepting, wait up to drain_timeout_s for requests in flight, close everything. True if drained."""
@@ -420,19 +312,19 @@ class Front:
         return drained
 
     async def _drain(self, timeout_s: float) -> bool:
-        self.http.draining = True
-        if self.http.server is not None:
-            self.http.server.close()
+        self.http.draining = self.grpc.draining = True
+        for server in (self.http.server, self.grpc.server):
+            if server is not None:
+                server.close()
         for writer in list(self.http.idle):
             writer.close()
-        grpc_stop = self._grpc_server.stop(timeout_s) if self._grpc_server is not None else None
+        self.grpc.goaway_all()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         while self.in_flight() and loop.time() < deadline:
             await asyncio.sleep(0.02)
         drained = self.in_flight() == 0
-        if grpc_stop is not None:
-            await grpc_stop
-        if self.grpc.channel is not None:
-            await self.grpc.channel.close()
+        for writer in list(self.grpc.open_streams):
+            writer.close()
+        await asyncio.sleep(0.05)  # let the connection handlers see their sockets close
         return drained
