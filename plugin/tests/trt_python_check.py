@@ -24,6 +24,14 @@ except ImportError:
     import tensorrt as trt
 
 FAILED: list[str] = []
+# trt.PluginField does not keep its NumPy array alive: an array made inline is freed once the statement ends and the
+# plugin then reads freed memory (seen here: a NaN beta read back as a valid number). Every array stays referenced.
+KEEP_ALIVE: list[np.ndarray] = []
+
+
+def array(values: list[float] | list[int], dtype: type) -> np.ndarray:
+    KEEP_ALIVE.append(np.array(values, dtype))
+    return KEEP_ALIVE[-1]
 
 
 def check(ok: bool, what: str) -> None:
@@ -33,13 +41,13 @@ def check(ok: bool, what: str) -> None:
 
 
 def fields(beta: float, version: int | None = None, extra: bool = False) -> trt.PluginFieldCollection:
-    items = [trt.PluginField("beta", np.array([beta], np.float32), trt.PluginFieldType.FLOAT32)]
+    items = [trt.PluginField("beta", array([beta], np.float32), trt.PluginFieldType.FLOAT32)]
     if version is not None:
         items.append(
-            trt.PluginField("serialization_format_version", np.array([version], np.int32), trt.PluginFieldType.INT32)
+            trt.PluginField("serialization_format_version", array([version], np.int32), trt.PluginFieldType.INT32)
         )
     if extra:
-        items.append(trt.PluginField("onnx_extra_attribute", np.array([3], np.int32), trt.PluginFieldType.INT32))
+        items.append(trt.PluginField("onnx_extra_attribute", array([3], np.int32), trt.PluginFieldType.INT32))
     return trt.PluginFieldCollection(items)
 
 
