@@ -19,7 +19,8 @@ in ~/.cache/swish-triton), then runs `docker compose up --build --wait` and chec
    folder removed.
 
 The GPU way (SWISH_E2E_WAY=gpu: engines service, TensorRT models, plugin QA) needs an engine with the NVIDIA runtime,
-a GPU and access to nvcr.io; its tests skip otherwise.
+a GPU and access to nvcr.io; its tests skip otherwise. SWISH_E2E_TRITON_IMAGE=nvcr.io/nvidia/tritonserver:<release>-py3
+runs the CPU way on NVIDIA's image instead of the stand-in, where the engine can pull it.
 
     python -m pytest -s tests/test_docker_e2e.py
 """
@@ -295,7 +296,10 @@ def stack(engine: Engine) -> Iterator[Stack]:
         TRITON_METRICS_PORT=str(ports["metrics"]),
     )
     files = [COMPOSE_FILE]
-    if WAY == "cpu":
+    # An engine that can pull from nvcr.io can check the CPU way against NVIDIA's own image instead of the stand-in.
+    triton_image = os.environ.get("SWISH_E2E_TRITON_IMAGE", "")
+    if WAY == "cpu" and not triton_image:
+        triton_image = STANDIN_IMAGE
         t0 = time.monotonic()
         make = subprocess.run(
             [str(REPO / "scripts" / "make_base_image.sh"), STANDIN_IMAGE],
@@ -308,8 +312,9 @@ def stack(engine: Engine) -> Iterator[Stack]:
         if make.returncode != 0:
             pytest.fail(f"scripts/make_base_image.sh failed:\n{make.stdout[-3000:]}\n{make.stderr[-5000:]}")
         TIMINGS["stand-in image"] = time.monotonic() - t0
+    if WAY == "cpu":
         files.append(COMPOSE_CPU_FILE)
-        env.update(TRITON_IMAGE=STANDIN_IMAGE, TRITON_MEMLOCK=_memlock())
+        env.update(TRITON_IMAGE=triton_image, TRITON_MEMLOCK=_memlock())
     else:
         env.update(SWISH_PLUGIN_LOADING="backend-config")
     s = Stack(f"swish-e2e-{uuid.uuid4().hex[:10]}", engine, files, env, client, ports)
