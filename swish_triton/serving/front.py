@@ -287,9 +287,7 @@ class Front:
             self.http.handle, self.host, self.http_port, limit=MAX_HEAD_BYTES, reuse_address=True
         )
         try:
-            self.grpc.server = await asyncio.start_server(
-                self.grpc.handle, self.host, self.grpc_port, reuse_address=True
-            )
+            await self.grpc.start(self.host, self.grpc_port)
         except OSError:
             self.http.server.close()
             raise
@@ -324,7 +322,6 @@ class Front:
         while self.in_flight() and loop.time() < deadline:
             await asyncio.sleep(0.02)
         drained = self.in_flight() == 0
-        for writer in list(self.grpc.open_streams):
-            writer.close()
+        self.grpc.close_all()
         await asyncio.sleep(0.05)  # let the connection handlers see their sockets close
         return drained
