@@ -79,14 +79,18 @@ def populate_network(
         values = description.plugin_fields
         if creator is None:
             raise BuildError(f"{model.name}: the plugin's creator is needed to build this network")
+        # PluginField keeps only a pointer into the array's buffer, not the array: the arrays must outlive
+        # create_plugin, or the plugin reads freed memory (a NaN beta then reads back as a valid number).
+        arrays = {name: np.array([v], dtype=np.float32) for name, v in values.items()}
         # The stubs miss pybind's implicit str -> FallbackString conversion that PluginField's name goes through.
         pfc = trt.PluginFieldCollection(
             [
-                trt.PluginField(name, np.array([v], dtype=np.float32), trt.PluginFieldType.FLOAT32)  # type: ignore[call-overload]
-                for name, v in values.items()
+                trt.PluginField(name, array, trt.PluginFieldType.FLOAT32)  # type: ignore[call-overload]
+                for name, array in arrays.items()
             ]
         )
         plugin = creator.create_plugin(spec.name, pfc, trt.TensorRTPhase.BUILD)
+        del arrays  # only now may the field buffers go
         # Checked before add_plugin_v3, whose binding takes IPluginV3& and would raise a TypeError on None.
         if plugin is None:
             raise BuildError(f"{model.name}: {spec.name}'s creator refused the fields {values}")
