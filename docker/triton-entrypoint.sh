@@ -37,7 +37,8 @@ header=${SWISH_API_KEY_HEADER:-swish-api-key}
 
 if [ -z "$key" ]; then
   die "SWISH_API_KEY is not set. The model-repository, shared-memory, logging and trace APIs are restricted to" \
-    "requests carrying the header '$header: <key>' (gRPC: 'triton-grpc-protocol-$header: <key>'). Set a key of 16 or more characters, e.g. in the .env file beside compose.yaml:" \
+    "requests carrying the header '$header: <key>' (gRPC: 'triton-grpc-protocol-$header: <key>'). Set a key of" \
+    "16 or more characters, e.g. in the .env file beside compose.yaml:" \
     "echo \"SWISH_API_KEY=\$(openssl rand -hex 32)\" >> .env (docker/README.md, 'API key')"
 fi
 # The key and header travel inside one tritonserver flag (API,API:HEADER=KEY): keep them free of , : = and spaces.
