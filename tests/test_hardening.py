@@ -239,6 +239,10 @@ def test_a_crashed_tritonserver_is_restarted(hardened: TritonServer) -> None:
     assert hardened._proc is not None
     old_pid = hardened._proc.pid
     old_stubs = {s.pid for s in server_processes.stub_processes(hardened.shm_prefix)}
+    host, port = hardened.http_url.split(":")
+    kept_alive = http.client.HTTPConnection(host, int(port), timeout=30)
+    kept_alive.request("GET", "/v2/models/swish_py")
+    assert kept_alive.getresponse().read()
     os.kill(old_pid, signal.SIGSEGV)
     assert wait_for(lambda: not hardened.is_ready(), 10) is not None
     back = wait_for(hardened.is_ready, 90, 0.1)
@@ -247,6 +251,11 @@ def test_a_crashed_tritonserver_is_restarted(hardened: TritonServer) -> None:
     assert hardened._proc is not None and hardened._proc.pid != old_pid
     assert not old_stubs & {s.pid for s in server_processes.stub_processes(hardened.shm_prefix)}
     assert hardened.supervisor is not None and hardened.supervisor.restarts >= 1
+    # A client connection kept alive across the restart still works: the front reconnects to the new tritonserver.
+    kept_alive.request("GET", "/v2/models/swish_py")
+    response = kept_alive.getresponse()
+    assert response.status == 200 and json.loads(response.read())["name"] == "swish_py"
+    kept_alive.close()
     correct_answers(hardened)
 
 

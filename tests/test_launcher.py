@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -108,3 +109,32 @@ def test_cli_serves_until_sigterm_and_exits_zero(tmp_path: Path) -> None:
     assert proc.returncode == 0, out
     assert "stopped (exit status 0)" in out
     assert port_is_free("127.0.0.1", http), "the port is free again"
+
+
+def test_help_shows_the_defaults_and_never_the_key() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "swish_triton.serving.launcher", "--help"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SWISH_API_KEY": "do-not-print-this-key-0123"},
+        timeout=60,
+    )
+    assert proc.returncode == 0
+    text = " ".join(proc.stdout.split())
+    assert "--exit-timeout" in text and "(default: 30)" in text
+    assert "--strict" in text and "--api-key" in text and "--open-api" in text
+    assert "do-not-print-this-key" not in proc.stdout
+
+
+def test_a_bad_api_key_is_refused_before_anything_starts() -> None:
+    server = TritonServer(
+        REPO / "model_repository",
+        http_port=free_port(),
+        grpc_port=free_port(),
+        metrics_port=free_port(),
+        api_key="short",
+        quiet=True,
+    )
+    with pytest.raises(LauncherError, match="at least 16 characters"):
+        server.start()
+    assert not server.running
