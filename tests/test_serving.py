@@ -131,7 +131,9 @@ def test_dynamic_batching_forms_batches_of_mixed_lengths(triton_server: TritonSe
     delta = batching_stats(triton_server.http_url, "swish_py") - before
     for x, y in zip(inputs, outputs, strict=True):
         assert compare_to_ref(x, y, "float32").ok
-    assert delta.inference_count == sum(x.shape[0] for x in inputs)
+    # The launcher's supervisor sends a one-row canary inference per model now and then: allow for a few of them.
+    sent = sum(x.shape[0] for x in inputs)
+    assert sent <= delta.inference_count <= sent + 3, (sent, delta)
     assert delta.inference_count > delta.execution_count, f"no batch was formed: {delta}"
 
 
