@@ -373,6 +373,8 @@ def test_csv_from_an_older_version_gains_the_new_columns(tmp_path: Path) -> None
     append_csv([new], path)
     rows = read_csv(path)
     assert [(r.length, r.dtype, r.approximate) for r in rows] == [(0, "", False), (1024, "FP16", True)]
+    # The old row's compute time was per execution (5 executions for 10 requests): now per request, as new rows.
+    assert rows[0].compute_us == 1.0 and rows[0].requests_per_s == 100.0
     assert next(csv.reader(open(path))) == COLUMNS
 
 

@@ -367,6 +367,21 @@ def run_sweep(
     return rows
 
 
+def _upgrade(row: dict[str, str]) -> dict[str, object]:
+    """A row of a file written before ``requests_per_s`` existed: then ``compute_us`` was per execution (a batch);
+    convert it to today's per-request figure so that one file holds one meaning per column."""
+    out: dict[str, object] = {**COLUMN_DEFAULTS, **row}
+    if not row.get("requests_per_s"):
+        try:
+            batch = max(int(row["batch_size"]), 1)
+            requests = max(int(row["inference_count"]) // batch, 1)
+            out["compute_us"] = float(row["compute_us"]) * int(row["execution_count"]) / requests
+            out["requests_per_s"] = float(row["infer_per_s"]) / batch
+        except (KeyError, ValueError):
+            out["requests_per_s"] = ""
+    return out
+
+
 def append_csv(rows: Sequence[SweepRow], path: Path) -> None:
     """Append rows (flushed to disk); a file from an older version (other columns) first gets today's header."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -382,7 +397,7 @@ def append_csv(rows: Sequence[SweepRow], path: Path) -> None:
             with open(tmp, "w", newline="") as f:
                 writer = csv.DictWriter(f, fieldnames=header, restval="")
                 writer.writeheader()
-                writer.writerows({**COLUMN_DEFAULTS, **row} for row in old)
+                writer.writerows(_upgrade(row) for row in old)
             tmp.replace(path)
             logger.info("%s: rewrote its header with the current columns", path)
     new = not path.exists() or path.stat().st_size == 0
