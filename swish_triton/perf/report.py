@@ -26,7 +26,10 @@ def describe(rows: Sequence[SweepRow]) -> str:
     """What was measured, in one line: models, protocols, payload, dtype, cores."""
     if not rows:
         return "no points"
-    models = _join([r.label or r.model for r in rows])
+    models = _join([r.model for r in rows])
+    labels = _join([r.label for r in rows])
+    if labels:
+        models += f" ({labels})"
     protocols = _join([PROTOCOL_NAMES.get(r.protocol, r.protocol) for r in rows])
     payload = _join([f"{r.batch_size}×{r.length or '?'} {r.dtype or '?'}" for r in rows])
     cores = sorted({r.host_cores for r in rows})
@@ -114,7 +117,7 @@ def plot(rows: Sequence[SweepRow], path: Path, title: str | None = None, slo_ms:
         tput_ax.set_xticks(concurrencies, [str(c) for c in concurrencies])
     top = max([r.p99_ms for r in rows] + ([slo_ms] if slo_ms is not None else []), default=1.0)
     lat_ax.set_ylim(0, top * 1.15)  # room for the labels above the highest point
-    lat_ax.set_xlim(left=0)
+    lat_ax.set_xlim(0, max([r.infer_per_s for r in rows], default=1.0) * 1.1)  # room for the labels on the right
     tput_ax.set_ylim(bottom=0)
     for ax in (lat_ax, tput_ax):
         ax.grid(True, alpha=0.3)
