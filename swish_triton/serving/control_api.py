@@ -52,11 +52,15 @@ def restricted_args(key: str, header: str, open_apis: Sequence[str] = ()) -> lis
     return [f"--http-restricted-api={spec}", f"--grpc-restricted-protocol={spec}"]
 
 
-def repository_call(http_url: str, model: str, action: str, key: str, header: str, timeout_s: float = 120) -> None:
-    """``POST /v2/repository/models/<model>/<action>`` (load or unload) with the key; raises with Triton's reason."""
+def repository_call(
+    http_url: str, model: str, action: str, key: str, header: str, timeout_s: float = 120, config: str | None = None
+) -> None:
+    """``POST /v2/repository/models/<model>/<action>`` (load or unload) with the key; raises with Triton's reason.
+    ``config`` (JSON) loads the model with that configuration."""
+    body = json.dumps({"parameters": {"config": config}}).encode() if config is not None else b"{}"
     request = urllib.request.Request(
         f"http://{http_url}/v2/repository/models/{model}/{action}",
-        data=b"{}",
+        data=body,
         method="POST",
         headers={header: key, "Content-Type": "application/json"},
     )

@@ -19,6 +19,7 @@ The wheel ships a real tritonserver (2.51) with the Python backend but no Tensor
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import shutil
@@ -292,14 +293,23 @@ class TritonServer:
         return tuple(models) if models is not None else (self.plan.load if self.plan else ())
 
     def reload_model(self, model: str, old_stubs: set[int]) -> None:
-        """Unload and load one model through Triton's repository API (with the key); ends the old stubs."""
+        """Load the model again with its own configuration through Triton's repository API (with the key), then end
+        the old generation's stubs. Passing the configuration makes Triton reload even though nothing changed, and a
+        reload keeps the old instances serving until the new ones are ready."""
         assert self.api_key is not None
+        status, body = http_call(self.state.upstream_http, f"/v2/models/{model}/config", timeout_s=10)
+        if status != 200:
+            raise LauncherError(f"reload {model}: its configuration could not be read (HTTP {status})")
+        config = json.loads(body)
+        # tritonserver ignores a load whose configuration did not change: a generation parameter makes it reload.
+        config.setdefault("parameters", {})["swish_generation"] = {"string_value": secrets.token_hex(4)}
         try:
-            control_api.repository_call(self.state.upstream_http, model, "unload", self.api_key, self.api_key_header)
-            server_processes.end_processes(sorted(old_stubs))
-            control_api.repository_call(self.state.upstream_http, model, "load", self.api_key, self.api_key_header)
+            control_api.repository_call(
+                self.state.upstream_http, model, "load", self.api_key, self.api_key_header, config=json.dumps(config)
+            )
         except control_api.ControlApiError as exc:
             raise LauncherError(str(exc)) from None
+        server_processes.end_processes(sorted(old_stubs))
 
     def end_leftovers(self, grace_s: float = 0.0) -> tuple[int, int]:
         """End this server's stub processes and remove its /dev/shm regions; (stubs ended, files removed)."""
