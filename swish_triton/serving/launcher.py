@@ -309,6 +309,14 @@ class TritonServer:
             )
         except control_api.ControlApiError as exc:
             raise LauncherError(str(exc)) from None
+        # tritonserver moves new requests to the new generation once it is ready; requests the old one still holds
+        # may fail for a moment, so readiness waits up to 2 s, then ends what is left of it (2.51 leaves a healthy
+        # sibling of the dead stub running).
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline:
+            if not old_stubs & {s.pid for s in server_processes.stub_processes(self.shm_prefix)}:
+                return
+            time.sleep(0.1)
         server_processes.end_processes(sorted(old_stubs))
 
     def end_leftovers(self, grace_s: float = 0.0) -> tuple[int, int]:

@@ -6,9 +6,9 @@ watches, once per ``interval_s``:
 
 - the tritonserver process: when it has exited, it logs why (exit status or signal, last log line), ends the stubs
   and /dev/shm regions it left, and starts it again after a backoff (1 s, doubling to 30 s; reset after a minute up);
-- the stub processes recorded for each model after it loaded: when one is gone, it loads that model again (a
-  reload: the old instances serve until the new ones are ready)
-  (with the launcher's key), ending the old generation's stubs;
+- the stub processes recorded for each model after it loaded: when one is gone, it loads that model again with the
+  launcher's key (a reload: the old instances serve until the new ones are ready), and waits for the old generation
+  of stubs to be gone;
 - every ``canary_every`` rounds, a canary inference per model (``health.canary``): two failures in a row reload it.
 
 Meanwhile ``ServingState.ready`` is false, so the front answers ``/v2/health/ready`` with 503 and health checks see
