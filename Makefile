@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.bootstrap-stamp
 PYTEST_ARGS ?=
 
-.PHONY: help venv demo test lint format serve validate plugin plugin-ci plugin-gpu-check bench-kernels engines engines-check profile bench compose-up compose-down compose-up-cpu compose-down-cpu deploy-check test-docker clean
+.PHONY: help venv demo test lint format serve validate plugin plugin-ci plugin-gpu-check bench-kernels engines engines-check profile bench compose-up compose-down compose-up-cpu compose-down-cpu helm-check deploy-check test-docker clean
 
 help:
 	@echo "make demo      serve the Swish models with the embedded Triton, validate them over HTTP and gRPC, sweep c=1..8 (.demo/)"
@@ -19,6 +19,7 @@ help:
 	@echo "make plugin    build libswish.so / libswish_kernels.so into .build/plugin (plugin/README.md)"
 	@echo "make bench     serving benchmark: Swish vs identity, batching, instances, protocols (results/)"
 	@echo "make profile   print the nsys/ncu/trtexec commands for the swish engine (PROFILE_ARGS=--run runs them)"
+	@echo "make helm-check  lint, render and schema-validate the Helm chart (deploy/helm/swish-triton)"
 
 $(STAMP): pyproject.toml scripts/bootstrap.sh
 	PYTHON=$(PYTHON) scripts/bootstrap.sh $(VENV)
@@ -36,7 +37,7 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(VENV)/bin/hadolint docker/Dockerfile
-	$(VENV)/bin/shellcheck scripts/*.sh docker/*.sh bench/*.sh plugin/*.sh plugin/tools/*.sh .ci/run
+	$(VENV)/bin/shellcheck scripts/*.sh docker/*.sh bench/*.sh plugin/*.sh plugin/tools/*.sh deploy/helm/swish-triton/files/*.sh .ci/run
 	$(PY) build/trt_stubs.py
 	$(PY) -m mypy --config-file build/mypy.ini swish_triton/engines/ build/build_engine.py build/trt_stubs.py
 
@@ -98,6 +99,9 @@ compose-up-cpu:
 
 compose-down-cpu:
 	docker compose -f compose.yaml -f compose.cpu.yaml down -v
+
+helm-check: $(STAMP)
+	$(PY) -m pytest tests/test_helm_chart.py
 
 deploy-check: $(STAMP)
 	$(PY) -m pytest tests/test_deploy_static.py

@@ -34,6 +34,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from swish_triton.cli_help import HelpFormatter  # noqa: E402
 from swish_triton.kernels import library as swish_kernels  # noqa: E402
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -67,7 +68,7 @@ def padded_count(shape: tuple[int, ...], vector: int, channel_from_end: int) -> 
 
 
 def parse_args() -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("--sizes", default="1M,4M,16M,64M,256M", help="linear element counts; K/M/G are powers of 2")
     p.add_argument("--dtypes", default="fp32,fp16,bf16", help="comma-separated among fp32, fp16, bf16")
     p.add_argument("--beta", type=float, default=1.0, help="beta of the Swish kernel (torch silu is beta = 1)")

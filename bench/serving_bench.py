@@ -18,6 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from swish_triton.cli_help import HelpFormatter
 from swish_triton.clients.validation import run_validation
 from swish_triton.perf.sweep import SweepRow, append_csv, markdown_table, plot, run_sweep
 from swish_triton.serving.launcher import TritonServer, free_port
@@ -80,9 +81,7 @@ def ratios(rows: list[SweepRow]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=HelpFormatter)
     parser.add_argument("--out", type=Path, default=REPO / "results" / "serving")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32, 64])
     parser.add_argument("--measurement-interval", type=int, default=1000, help="ms per perf_analyzer window")

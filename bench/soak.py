@@ -24,6 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from swish_triton.cli_help import HelpFormatter  # noqa: E402
 from swish_triton.serving.launcher import free_port  # noqa: E402
 
 
@@ -99,9 +100,7 @@ def start_launcher(model: str, extra: list[str]) -> tuple[subprocess.Popen[str],
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=HelpFormatter)
     parser.add_argument("-m", "--model", default="swish_py")
     parser.add_argument("-i", "--protocol", nargs="+", choices=["http", "grpc"], default=["http", "grpc"])
     parser.add_argument("-c", "--concurrency", type=int, default=32)

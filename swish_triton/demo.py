@@ -12,6 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from swish_triton.cli_help import HelpFormatter
 from swish_triton.clients.validation import run_validation
 from swish_triton.perf.perf_analyzer import MeasurementSettings, PerfAnalyzerNotFound, find_perf_analyzer
 from swish_triton.perf.report import markdown_table, plot
@@ -85,7 +86,7 @@ def sweep(server: TritonServer, model: str, max_concurrency: int, out_dir: Path)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--model-repository", type=Path, default=Path("model_repository"), help="models to serve")
     parser.add_argument("--sweep-model", default="swish_py", help="model the perf_analyzer sweep drives")
     parser.add_argument("--max-concurrency", type=int, default=8, help="the sweep measures c=1..this")

@@ -20,6 +20,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from swish_triton.cli_help import HelpFormatter
 from swish_triton.errors import SwishError
 
 EXIT_OK = 0
@@ -120,17 +121,8 @@ def make_parser(description: str) -> argparse.ArgumentParser:
     return argparse.ArgumentParser(
         description=description,
         epilog=epilog(),
-        formatter_class=_HelpFormatter,
+        formatter_class=HelpFormatter,
     )
-
-
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Defaults shown (where there is one: no "(default: None)"), description and epilog kept as written."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default is None or action.default is False or action.default == "":
-            return action.help
-        return super()._get_help_string(action)
 
 
 def check_reachable(url: str, protocol: str, source: str) -> None:

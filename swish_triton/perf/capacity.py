@@ -28,6 +28,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from swish_triton.cli_help import HelpFormatter
 from swish_triton.errors import SwishError
 
 REQUIRED_COLUMNS = ("model", "concurrency", "infer_per_s", "p99_ms")
@@ -345,7 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="swish-capacity",
         description="How many replicas/GPUs serve R requests/s at p99 <= L ms, from perf sweep CSVs "
         "(client/perf_sweep.py).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("csv", nargs="+", type=Path, help="sweep CSV file(s)")
     parser.add_argument("-r", "--rate", type=float, required=True, help="requests/s to serve (the base load)")

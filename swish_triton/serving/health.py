@@ -20,6 +20,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 
+from swish_triton.cli_help import HelpFormatter
 from swish_triton.serving.control_api import DEFAULT_KEY_HEADER
 from swish_triton.serving.request_guard import DATATYPE_SIZES
 
@@ -98,9 +99,7 @@ def check(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=HelpFormatter)
     parser.add_argument("-u", "--url", default="127.0.0.1:8000", help="HTTP host:port of the server")
     parser.add_argument(
         "-m",

@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from swish_triton.cli_help import HelpFormatter
 from swish_triton.serving import control_api
 from swish_triton.serving.launcher import DEFAULT_EXIT_TIMEOUT_S, DEFAULT_HOST, LauncherError, TritonServer
 
@@ -23,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     env = os.environ.get
     parser = argparse.ArgumentParser(
         description="Serve a model repository with the tritonserver bundled in nvidia-pytriton.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument(
         "--model-repository",
