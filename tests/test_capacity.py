@@ -171,11 +171,11 @@ def test_cli_answers_and_exit_codes(hand_csv: Path) -> None:
     as_json = json.loads(_cli(str(hand_csv), "-r", "20000", "-l", "10", "--format", "json").stdout)
     assert as_json["best"]["replicas"] == 4 and as_json["headroom"] == 0.3
     none = _cli(str(hand_csv), "-r", "100", "-l", "0.5")
-    assert none.returncode == 2 and "No configuration meets p99 <= 0.5 ms" in none.stdout
+    assert none.returncode == 1 and "No configuration meets p99 <= 0.5 ms" in none.stdout
     bad = _cli(str(hand_csv), "-r", "100", "-l", "5", "-w", "nope")
     assert bad.returncode == 2 and "expected COLUMN=VALUE" in bad.stderr  # argparse's usage error
     missing = _cli(str(hand_csv.parent / "nothing.csv"), "-r", "100", "-l", "5")
-    assert missing.returncode == 1 and "swish-capacity: error: cannot read the sweep file" in missing.stderr
+    assert missing.returncode == 2 and "swish-capacity: error: cannot read the sweep file" in missing.stderr
 
 
 def test_capacity_from_a_real_sweep(triton_server: TritonServer, tmp_path: Path) -> None:

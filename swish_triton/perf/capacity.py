@@ -389,9 +389,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except CapacityError as exc:
         print(f"swish-capacity: error: {exc}", file=sys.stderr)
-        return 1
+        return 2
     print(format_json(plan) if args.format == "json" else format_text(plan))
-    return 0 if plan.best is not None else 2
+    # The project's exit codes: 1 = the check (here: some configuration meets the objective) failed, 2 = bad input.
+    return 0 if plan.best is not None else 1
 
 
 if __name__ == "__main__":
