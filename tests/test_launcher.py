@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from swish_triton.serving import server_processes
 from swish_triton.serving.launcher import LauncherError, TritonServer, free_port, plan_models, port_is_free
 
 REPO = Path(__file__).resolve().parent.parent
@@ -138,3 +139,20 @@ def test_a_bad_api_key_is_refused_before_anything_starts() -> None:
     with pytest.raises(LauncherError, match="at least 16 characters"):
         server.start()
     assert not server.running
+
+
+def test_without_the_front_tritonserver_answers_the_public_ports() -> None:
+    server = TritonServer(
+        REPO / "model_repository",
+        http_port=free_port(),
+        grpc_port=free_port(),
+        metrics_port=free_port(),
+        models=["identity_py"],
+        front=False,
+        quiet=True,
+    )
+    with server:
+        assert server.is_ready() and server.state.upstream_http == server.http_url
+        assert server._proc is not None
+        assert server_processes.listening_pids(server.http_port, [server._proc.pid]) == {server._proc.pid}
+    assert port_is_free("127.0.0.1", server.http_port)

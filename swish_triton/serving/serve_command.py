@@ -64,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=int(env("SWISH_EXIT_TIMEOUT", str(DEFAULT_EXIT_TIMEOUT_S))),
         help="seconds requests in flight may take to finish on SIGTERM before the server is stopped anyway",
     )
+    parser.add_argument(
+        "--no-front",
+        action="store_true",
+        help="no checking front: tritonserver 2.51 answers the public ports itself and crashes on hostile shapes "
+        "(docs/security.md); only for measuring tritonserver alone",
+    )
     parser.add_argument("--log-file", type=Path, default=None, help="server log (default: a temporary file)")
     parser.add_argument("--ready-timeout", type=float, default=120.0, help="seconds to wait for readiness")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="tritonserver --log-verbose level")
@@ -88,6 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         api_key_header=args.api_key_header,
         open_apis=args.open_api,
         strict=args.strict,
+        front=not args.no_front,
     )
     stop = False
 
