@@ -167,7 +167,8 @@ def test_compose_triton_follows_tritons_container_recommendations() -> None:
     for container_port, env in ((8000, "TRITON_HTTP_PORT"), (8001, "TRITON_GRPC_PORT"), (8002, "TRITON_METRICS_PORT")):
         assert f"${{TRITON_BIND:-127.0.0.1}}:${{{env}:-{container_port}}}:{container_port}" in ports
     check = triton["healthcheck"]
-    assert any("/v2/health/ready" in part for part in check["test"])
+    # The project's health check: Triton's readiness plus a canary inference per loaded model.
+    assert "swish_triton.serving.health" in check["test"]
     assert check["start_period"]
     env = triton["environment"]
     for name in ("SWISH_PLUGIN_LOADING", "SWISH_API_KEY", "SWISH_API_KEY_HEADER"):

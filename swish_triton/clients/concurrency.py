@@ -1,10 +1,13 @@
 """A gevent concurrency driver: N requests in flight against a Swish model, every response checked against swish_ref.
 
-Each of N greenlets sends one request, waits for its answer, checks it and sends the next. HTTP goes through
-tritonclient's gevent client with N pooled connections, each greenlet calling the blocking ``infer`` (which yields to
-the others while it waits on its socket). Not ``async_infer``: tritonclient's ``async_infer`` sleeps 10 ms after
-issuing every request (``gevent.sleep(0.01)`` in tritonclient 2.50), so a driver built on it measured itself
-(~11 ms p50 at c=1 where the server answers in under 1 ms). gRPC goes through tritonclient's gRPC client made
+Each of N greenlets sends one request, waits for its answer, checks it and sends the next. Over HTTP each greenlet
+owns one keep-alive connection (geventhttpclient, the library under tritonclient's HTTP client) and posts request
+bodies that tritonclient encoded once, before the clock starts; tritonclient parses the answers after the clock
+stops. Per request the timed part is then what perf_analyzer times: send the bytes, read the answer. Not
+``async_infer``: tritonclient's ``async_infer`` sleeps 10 ms after issuing every request (``gevent.sleep(0.01)`` in
+tritonclient 2.50), so a driver built on it measured itself (~11 ms p50 at c=1 where the server answers in under
+1 ms); and ``infer`` re-encodes the request and parses the answer inside the round trip (~1.4x perf_analyzer's p50
+at c=1 on a quiet 2-core host). gRPC goes through tritonclient's gRPC client made
 gevent-cooperative with ``grpc.experimental.gevent.init_gevent()``. Both need gevent's monkey patching before
 anything else is imported, so the driver runs as its own process: ``swish-concurrency`` or
 ``client/concurrency_driver.py``.
@@ -91,7 +94,7 @@ def run_driver(
     rng = np.random.default_rng(seed)
     pool = [(rng.standard_normal((batch_size, length)) * 4).astype(np_dtype) for _ in range(input_pool)]
     infer_input = infer_input_class(protocol)
-    client = make_client(url, protocol) if protocol == "grpc" else _http_client(url, concurrency)
+    client = make_client(url, protocol) if protocol == "grpc" else None
 
     latencies: list[float] = []
     errors = 0
@@ -112,22 +115,35 @@ def run_driver(
         inp.set_data_from_numpy(x)  # binary tensor data over HTTP too (JSON cannot carry FP16)
         return inp
 
-    # Inputs are encoded once, outside the timed part: latency is the round trip only. Outputs come back in binary
-    # over HTTP too, as perf_analyzer asks for them: left to its default, Triton writes 1024 floats as JSON text and
-    # the driver parses them back, which measured ~1.5x perf_analyzer's p50 at c=1 on a 2-core host.
+    # Inputs are encoded once, outside the timed part: latency is the round trip only.
     requests = [[prepared(x)] for x in pool]
-    outputs = [_binary_output(info.output_name)] if protocol == "http" else None
+    bodies = [_http_body(inputs, info.output_name) for inputs in requests] if protocol == "http" else []
+
+    def infer_grpc(index: int) -> np.ndarray:
+        start = time.perf_counter()
+        result = client.infer(model, requests[index])  # blocks only this greenlet (gevent-cooperative gRPC)
+        latencies.append(time.perf_counter() - start)
+        return result.as_numpy(info.output_name)
 
     def worker() -> None:
         nonlocal errors, mismatches, first_error
+        connection = _HttpConnection(url, model) if protocol == "http" else None
+        try:
+            run(connection)
+        finally:
+            if connection is not None:
+                connection.close()
+
+    def run(connection: _HttpConnection | None) -> None:
+        nonlocal errors, mismatches, first_error
         while (ticket := take_ticket()) is not None:
-            x, inputs = pool[ticket % len(pool)], requests[ticket % len(pool)]
-            start = time.perf_counter()
+            index = ticket % len(pool)
+            x = pool[index]
             try:
-                # Both clients block only this greenlet: the HTTP pool's sockets and gRPC are gevent-cooperative.
-                result = client.infer(model, inputs, outputs=outputs)
-                latencies.append(time.perf_counter() - start)
-                out = result.as_numpy(info.output_name)
+                if connection is not None:
+                    out = connection.infer(bodies[index], latencies).as_numpy(info.output_name)
+                else:
+                    out = infer_grpc(index)
             except Exception as exc:  # noqa: BLE001 - counted and reported, the run goes on
                 errors += 1
                 first_error = first_error or f"{type(exc).__name__}: {exc}"
@@ -141,7 +157,8 @@ def run_driver(
     try:
         gevent.joinall([gevent.spawn(worker) for _ in range(concurrency)], raise_error=True)
     finally:
-        client.close()
+        if client is not None:
+            client.close()
     elapsed = time.perf_counter() - began
     lat_ms = np.array(latencies) * 1000 if latencies else np.zeros(1)
     done = len(latencies)
@@ -165,17 +182,50 @@ def run_driver(
     )
 
 
-def _binary_output(name: str) -> Any:
+def _http_body(inputs: list[Any], output_name: str) -> tuple[bytes, dict[str, str]]:
+    """A request's body and headers in Triton's binary tensor format, encoded once by tritonclient."""
     import tritonclient.http as httpclient
 
-    return httpclient.InferRequestedOutput(name, binary_data=True)
+    # Outputs in binary too, as perf_analyzer asks for them: as JSON text, 1024 floats cost more to parse than the
+    # server takes to compute them.
+    outputs = [httpclient.InferRequestedOutput(output_name, binary_data=True)]
+    body, json_size = httpclient.InferenceServerClient.generate_request_body(inputs, outputs=outputs)
+    headers = {"Content-Type": "application/octet-stream"}
+    if json_size is not None:
+        headers["Inference-Header-Content-Length"] = str(json_size)
+    return body, headers
 
 
-def _http_client(url: str, concurrency: int) -> Any:
-    import tritonclient.http as httpclient
+class _HttpConnection:
+    """One keep-alive HTTP connection to one model's infer endpoint; latency is the post + read of the answer."""
 
-    # One pooled connection per request in flight; the client is gevent-based, so greenlets share it.
-    return httpclient.InferenceServerClient(url, concurrency=concurrency, connection_timeout=60, network_timeout=60)
+    def __init__(self, url: str, model: str) -> None:
+        from geventhttpclient import HTTPClient
+        from geventhttpclient.url import URL
+
+        self._client = HTTPClient.from_url(
+            URL(f"http://{url}/"), concurrency=1, connection_timeout=60, network_timeout=60
+        )
+        self._path = f"/v2/models/{model}/infer"
+
+    def infer(self, request: tuple[bytes, dict[str, str]], latencies: list[float]) -> Any:
+        import tritonclient.http as httpclient
+
+        body, headers = request
+        start = time.perf_counter()
+        response = self._client.post(self._path, body=body, headers=headers)
+        data = response.read()
+        elapsed = time.perf_counter() - start
+        if response.status_code != 200:
+            raise RuntimeError(f"HTTP {response.status_code}: {data.decode(errors='replace')[:300]}")
+        latencies.append(elapsed)
+        header_length = response.get("Inference-Header-Content-Length")
+        return httpclient.InferenceServerClient.parse_response_body(
+            data, header_length=int(header_length) if header_length is not None else None
+        )
+
+    def close(self) -> None:
+        self._client.close()
 
 
 def write_results(results: list[DriverResult], path: Path) -> None:
