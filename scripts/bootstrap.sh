@@ -41,7 +41,7 @@ say "installing the project and its test tools into $venv"
 "$venv/bin/python" -m pip install --quiet --no-deps 'tensorrt-stubs>=10.13,<10.14'
 
 # perf_analyzer: PyPI's perf-analyzer where glibc >= 2.38; elsewhere the tritonclient 2.50.0 wheel's binary
-# (already installed) is used. See swish_triton/perf/perf_analyzer.py.
+# (already installed) is used. See swish_triton/perf/perf_analyzer_binary.py.
 if "$venv/bin/python" -c 'import platform, sys; v = platform.libc_ver()[1]; sys.exit(0 if v and tuple(map(int, v.split("."))) >= (2, 38) else 1)'; then
   say "glibc >= 2.38: installing PyPI perf-analyzer"
   "$venv/bin/python" -m pip install --quiet 'perf-analyzer>=2.60'
@@ -54,5 +54,5 @@ if LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" ldd "$stub" | 
   need_system_package "libpython${pyver}" "Triton's Python-backend stub needs libpython${pyver}.so"
 fi
 
-"$venv/bin/python" -m swish_triton.perf.perf_analyzer >/dev/null
+"$venv/bin/python" -m swish_triton.perf.perf_analyzer_binary >/dev/null
 say "environment ready: $venv"

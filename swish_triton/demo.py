@@ -14,7 +14,8 @@ from pathlib import Path
 
 from swish_triton.cli_help import HelpFormatter
 from swish_triton.clients.validation import run_validation
-from swish_triton.perf.perf_analyzer import MeasurementSettings, PerfAnalyzerNotFound, find_perf_analyzer
+from swish_triton.perf.perf_analyzer import MeasurementSettings
+from swish_triton.perf.perf_analyzer_binary import PerfAnalyzerNotFound, find_perf_analyzer
 from swish_triton.perf.report import markdown_table, plot
 from swish_triton.perf.sweep import SweepIncomplete, SweepRow, append_csv, run_sweep
 from swish_triton.serving.launcher import DEFAULT_PORTS, LauncherError, TritonServer, free_port, port_is_free

@@ -278,7 +278,7 @@ def _stand_in(bin_dir: Path, name: str, body: str, shell: str = "/usr/bin/env ba
 
 
 @pytest.fixture
-def triton_sandbox(tmp_path: Path) -> dict[str, Any]:
+def entrypoint_env(tmp_path: Path) -> dict[str, Any]:
     """A model repository, a plugin path and a PATH whose tritonserver prints its arguments and LD_PRELOAD."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -324,8 +324,8 @@ def _preload(proc: subprocess.CompletedProcess[str]) -> str:
 
 
 @pytest.mark.parametrize("key", [None, "", "short", "has spaces but is long enough", "a:b=c,d-0123456789abcdef"])
-def test_triton_entrypoint_refuses_without_a_usable_key(triton_sandbox: dict[str, Any], key: str | None) -> None:
-    env = dict(triton_sandbox["env"])
+def test_triton_entrypoint_refuses_without_a_usable_key(entrypoint_env: dict[str, Any], key: str | None) -> None:
+    env = dict(entrypoint_env["env"])
     env.pop("SWISH_API_KEY")
     if key is not None:
         env["SWISH_API_KEY"] = key
@@ -342,15 +342,15 @@ def _stub_preload(proc: subprocess.CompletedProcess[str]) -> str | None:
     return lines[0] if lines else None
 
 
-def test_triton_entrypoint_preload(triton_sandbox: dict[str, Any]) -> None:
-    env = {**triton_sandbox["env"], "SWISH_PLUGIN_LOADING": "preload"}
+def test_triton_entrypoint_preload(entrypoint_env: dict[str, Any]) -> None:
+    env = {**entrypoint_env["env"], "SWISH_PLUGIN_LOADING": "preload"}
     proc = _run_triton_entrypoint(env, "--log-info=true")
     assert proc.returncode == 0, proc.stderr
     args = _tritonserver_args(proc)
     restricted = f"{RESTRICTED_APIS}:swish-api-key={API_KEY}"
     assert f"--http-restricted-api={restricted}" in args
     assert f"--grpc-restricted-protocol={restricted}" in args
-    assert f"--model-repository={triton_sandbox['repo']}" in args
+    assert f"--model-repository={entrypoint_env['repo']}" in args
     assert {"--http-port=8000", "--grpc-port=8001", "--metrics-port=8002", "--allow-metrics=true"} <= set(args)
     assert args[-1] == "--log-info=true", "extra arguments reach tritonserver"
     assert not any(a.startswith("--backend-config") for a in args)
@@ -361,24 +361,24 @@ def test_triton_entrypoint_preload(triton_sandbox: dict[str, Any]) -> None:
     assert _stub_preload(proc) is None
 
 
-def test_triton_entrypoint_preload_keeps_an_earlier_preload_for_the_stubs(triton_sandbox: dict[str, Any]) -> None:
-    libc = triton_sandbox["env"]["SWISH_PLUGIN_LIB"]
-    env = {**triton_sandbox["env"], "SWISH_PLUGIN_LOADING": "preload", "LD_PRELOAD": libc}
+def test_triton_entrypoint_preload_keeps_an_earlier_preload_for_the_stubs(entrypoint_env: dict[str, Any]) -> None:
+    libc = entrypoint_env["env"]["SWISH_PLUGIN_LIB"]
+    env = {**entrypoint_env["env"], "SWISH_PLUGIN_LOADING": "preload", "LD_PRELOAD": libc}
     proc = _run_triton_entrypoint(env)
     assert proc.returncode == 0, proc.stderr
     assert _preload(proc) == f"{libc}:{libc}"
     assert _stub_preload(proc) == libc
 
 
-def test_triton_entrypoint_default_is_backend_config(triton_sandbox: dict[str, Any]) -> None:
-    proc = _run_triton_entrypoint(triton_sandbox["env"])
+def test_triton_entrypoint_default_is_backend_config(entrypoint_env: dict[str, Any]) -> None:
+    proc = _run_triton_entrypoint(entrypoint_env["env"])
     assert proc.returncode == 0, proc.stderr
-    assert f"--backend-config=tensorrt,plugins={triton_sandbox['env']['SWISH_PLUGIN_LIB']}" in _tritonserver_args(proc)
+    assert f"--backend-config=tensorrt,plugins={entrypoint_env['env']['SWISH_PLUGIN_LIB']}" in _tritonserver_args(proc)
     assert _preload(proc) == ""
 
 
-def test_triton_entrypoint_backend_config(triton_sandbox: dict[str, Any]) -> None:
-    env = {**triton_sandbox["env"], "SWISH_PLUGIN_LOADING": "backend-config", "SWISH_API_KEY_HEADER": "x-api-key"}
+def test_triton_entrypoint_backend_config(entrypoint_env: dict[str, Any]) -> None:
+    env = {**entrypoint_env["env"], "SWISH_PLUGIN_LOADING": "backend-config", "SWISH_API_KEY_HEADER": "x-api-key"}
     proc = _run_triton_entrypoint(env)
     assert proc.returncode == 0, proc.stderr
     args = _tritonserver_args(proc)
@@ -388,8 +388,8 @@ def test_triton_entrypoint_backend_config(triton_sandbox: dict[str, Any]) -> Non
     assert _preload(proc) == ""
 
 
-def test_triton_entrypoint_none_keeps_serving_the_other_models(triton_sandbox: dict[str, Any]) -> None:
-    env = {**triton_sandbox["env"], "SWISH_PLUGIN_LOADING": "none", "TRITON_ALLOW_CLIENT_SHM": "true"}
+def test_triton_entrypoint_none_keeps_serving_the_other_models(entrypoint_env: dict[str, Any]) -> None:
+    env = {**entrypoint_env["env"], "SWISH_PLUGIN_LOADING": "none", "TRITON_ALLOW_CLIENT_SHM": "true"}
     proc = _run_triton_entrypoint(env)
     assert proc.returncode == 0, proc.stderr
     args = _tritonserver_args(proc)
@@ -410,33 +410,33 @@ def test_triton_entrypoint_none_keeps_serving_the_other_models(triton_sandbox: d
     ],
 )
 def test_triton_entrypoint_refuses_bad_settings(
-    triton_sandbox: dict[str, Any], change: dict[str, str], message: str
+    entrypoint_env: dict[str, Any], change: dict[str, str], message: str
 ) -> None:
-    proc = _run_triton_entrypoint({**triton_sandbox["env"], **change})
+    proc = _run_triton_entrypoint({**entrypoint_env["env"], **change})
     assert proc.returncode == 64 and message in proc.stderr, proc.stderr
     assert not _tritonserver_args(proc)
 
 
 @pytest.mark.parametrize("mode", ["preload", "backend-config"])
 def test_triton_entrypoint_refuses_a_plugin_the_loader_cannot_preload(
-    triton_sandbox: dict[str, Any], mode: str
+    entrypoint_env: dict[str, Any], mode: str
 ) -> None:
     """A file that exists but does not load (here: not an ELF file) is refused with the loader's own message, in both
     modes: Triton's plugins= option would only log the failure."""
-    bad = triton_sandbox["tmp"] / "libswish.so"
+    bad = entrypoint_env["tmp"] / "libswish.so"
     bad.write_bytes(b"not a shared library")
-    proc = _run_triton_entrypoint({**triton_sandbox["env"], "SWISH_PLUGIN_LIB": str(bad), "SWISH_PLUGIN_LOADING": mode})
+    proc = _run_triton_entrypoint({**entrypoint_env["env"], "SWISH_PLUGIN_LIB": str(bad), "SWISH_PLUGIN_LOADING": mode})
     assert proc.returncode == 64, proc.stderr
     assert "cannot be preloaded" in proc.stderr and str(bad) in proc.stderr
     assert not _tritonserver_args(proc)
 
 
-def test_triton_entrypoint_refuses_a_plugin_whose_dependency_is_missing(triton_sandbox: dict[str, Any]) -> None:
+def test_triton_entrypoint_refuses_a_plugin_whose_dependency_is_missing(entrypoint_env: dict[str, Any]) -> None:
     """A plugin linked against a libnvinfer.so.N the container lacks (another TensorRT major) stops every program."""
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None:
         pytest.skip("no C compiler to build a stand-in plugin")
-    tmp = triton_sandbox["tmp"]
+    tmp = entrypoint_env["tmp"]
     (tmp / "dep.c").write_text("int swish_dep(void) { return 1; }\n")
     (tmp / "plugin.c").write_text("int swish_dep(void);\nint swish_entry(void) { return swish_dep(); }\n")
     subprocess.run([cc, "-shared", "-fPIC", "-o", tmp / "libnvinfer_standin.so", tmp / "dep.c"], check=True)
@@ -445,16 +445,16 @@ def test_triton_entrypoint_refuses_a_plugin_whose_dependency_is_missing(triton_s
         [cc, "-shared", "-fPIC", "-o", plugin, tmp / "plugin.c", f"-L{tmp}", "-lnvinfer_standin"], check=True
     )
     (tmp / "libnvinfer_standin.so").unlink()
-    proc = _run_triton_entrypoint({**triton_sandbox["env"], "SWISH_PLUGIN_LIB": str(plugin)})
+    proc = _run_triton_entrypoint({**entrypoint_env["env"], "SWISH_PLUGIN_LIB": str(plugin)})
     assert proc.returncode == 64, proc.stderr
     assert "libnvinfer_standin.so: cannot open shared object file" in proc.stderr
     assert "Image fact: the Triton image must have the libnvinfer.so" in proc.stderr
     assert not _tritonserver_args(proc)
 
 
-def test_triton_entrypoint_python_models_only(triton_sandbox: dict[str, Any]) -> None:
+def test_triton_entrypoint_python_models_only(entrypoint_env: dict[str, Any]) -> None:
     """The CPU way: explicit model control, loading exactly the models whose backend is python, no plugin."""
-    env = {**triton_sandbox["env"], "SWISH_MODELS": "python", "SWISH_PLUGIN_LOADING": "none"}
+    env = {**entrypoint_env["env"], "SWISH_MODELS": "python", "SWISH_PLUGIN_LOADING": "none"}
     proc = _run_triton_entrypoint(env)
     assert proc.returncode == 0, proc.stderr
     args = _tritonserver_args(proc)
@@ -465,17 +465,17 @@ def test_triton_entrypoint_python_models_only(triton_sandbox: dict[str, Any]) ->
     assert _preload(proc) == ""
 
 
-def test_triton_entrypoint_model_list(triton_sandbox: dict[str, Any]) -> None:
-    proc = _run_triton_entrypoint({**triton_sandbox["env"], "SWISH_MODELS": "swish,swish_py"})
+def test_triton_entrypoint_model_list(entrypoint_env: dict[str, Any]) -> None:
+    proc = _run_triton_entrypoint({**entrypoint_env["env"], "SWISH_MODELS": "swish,swish_py"})
     assert proc.returncode == 0, proc.stderr
     args = _tritonserver_args(proc)
     assert [a for a in args if a.startswith("--load-model")] == ["--load-model=swish", "--load-model=swish_py"]
 
 
-def test_triton_entrypoint_refuses_an_empty_model_repository(triton_sandbox: dict[str, Any]) -> None:
-    empty = triton_sandbox["tmp"] / "empty"
+def test_triton_entrypoint_refuses_an_empty_model_repository(entrypoint_env: dict[str, Any]) -> None:
+    empty = entrypoint_env["tmp"] / "empty"
     empty.mkdir()
-    proc = _run_triton_entrypoint({**triton_sandbox["env"], "SWISH_MODEL_REPOSITORY": str(empty)})
+    proc = _run_triton_entrypoint({**entrypoint_env["env"], "SWISH_MODEL_REPOSITORY": str(empty)})
     assert proc.returncode == 64 and "the engines service fills it" in proc.stderr, proc.stderr
 
 

@@ -19,7 +19,8 @@ from tritonclient.utils import InferenceServerException
 
 from swish_triton.clients.validation import run_validation
 from swish_triton.limits import MAX_BATCH_SIZE, MAX_REQUEST_BYTES
-from swish_triton.perf.perf_analyzer import PerfAnalyzerError, concurrency_sweep, find_perf_analyzer
+from swish_triton.perf.perf_analyzer import PerfAnalyzerError, concurrency_sweep
+from swish_triton.perf.perf_analyzer_binary import find_perf_analyzer
 from swish_triton.perf.server_stats import batching_stats
 from swish_triton.reference import compare_to_ref, swish_ref
 from swish_triton.serving.launcher import TritonServer

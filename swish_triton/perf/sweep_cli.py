@@ -141,7 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
 
     def body() -> int:
-        from swish_triton.perf.perf_analyzer import MeasurementSettings, find_perf_analyzer
+        from swish_triton.perf.perf_analyzer import MeasurementSettings
+        from swish_triton.perf.perf_analyzer_binary import find_perf_analyzer
         from swish_triton.perf.report import markdown_table, plot
         from swish_triton.perf.sweep import SweepIncomplete, append_csv, run_sweep
 
