@@ -424,45 +424,6 @@ bool isSupported(DataType t)
     return t == DataType::kFLOAT || t == DataType::kHALF || t == DataType::kBF16;
 }
 
-char const* typeName(DataType t)
-{
-    switch (t)
-    {
-    case DataType::kFLOAT:
-        return "FP32";
-    case DataType::kHALF:
-        return "FP16";
-    case DataType::kBF16:
-        return "BF16";
-    default:
-        return "other";
-    }
-}
-
-PluginTensorDesc makeDesc(DataType type, std::vector<int64_t> const& dims, TensorFormat format = TensorFormat::kLINEAR)
-{
-    PluginTensorDesc d{};
-    d.type = type;
-    d.format = format;
-    d.scale = 1.F;
-    d.dims.nbDims = static_cast<int32_t>(dims.size());
-    for (size_t i = 0; i < dims.size(); ++i)
-    {
-        d.dims.d[i] = dims[i];
-    }
-    return d;
-}
-
-DynamicPluginTensorDesc makeDynamic(PluginTensorDesc const& desc)
-{
-    DynamicPluginTensorDesc d{};
-    d.desc = desc;
-    d.min = desc.dims;
-    d.max = desc.dims;
-    d.opt = desc.dims;
-    return d;
-}
-
 // The supported (type, format) pairs written out independently of swishFormats.h (the README table), so that a
 // change to the plugin's table has to be made here too. Rank: the minimum rank of the format.
 struct ExpectedPair
@@ -504,18 +465,6 @@ bool expectAccepted(int32_t type, int32_t format, std::vector<int64_t> const& di
     }
     return false;
 }
-
-struct Fields
-{
-    std::vector<PluginField> fields;
-    PluginFieldCollection fc{};
-    PluginFieldCollection const* get()
-    {
-        fc.nbFields = static_cast<int32_t>(fields.size());
-        fc.fields = fields.data();
-        return &fc;
-    }
-};
 
 template <typename Creator>
 Creator* findCreator(char const* version, char const* kind)

@@ -1,7 +1,7 @@
 /*
- * Helpers shared by the plugin's test drivers (conformance.cpp, trtRuntimeTest.cpp): host <-> device copies in the
- * three types, a float64 reference, the comparison, and the layout of TensorRT's vectorized formats (which elements
- * of a padded buffer are padding). Header-only; test code, not part of any library.
+ * Helpers shared by the plugin's test drivers (conformance.cpp, trtRuntimeTest.cpp): tensor descriptions and plugin
+ * fields, host <-> device copies in the three types, a float64 reference, the comparison, and the layout of TensorRT's
+ * vectorized formats (which elements of a padded buffer are padding). Header-only; test code, not part of any library.
  */
 #ifndef SWISH_TEST_SUPPORT_H
 #define SWISH_TEST_SUPPORT_H
@@ -45,6 +45,50 @@ inline double swishRef(double x, double beta)
         return x;
     }
     return x / (1.0 + std::exp(-beta * x));
+}
+
+inline char const* typeName(DataType t)
+{
+    return t == DataType::kFLOAT ? "FP32" : t == DataType::kHALF ? "FP16" : t == DataType::kBF16 ? "BF16" : "other";
+}
+
+//! Plugin fields as TensorRT passes them to createPlugin; the collection points into `fields`, so keep both alive.
+struct Fields
+{
+    std::vector<nvinfer1::PluginField> fields;
+    nvinfer1::PluginFieldCollection fc{};
+    nvinfer1::PluginFieldCollection const* get()
+    {
+        fc.nbFields = static_cast<int32_t>(fields.size());
+        fc.fields = fields.data();
+        return &fc;
+    }
+};
+
+inline nvinfer1::PluginTensorDesc makeDesc(
+    DataType type, std::vector<int64_t> const& dims, TensorFormat format = TensorFormat::kLINEAR)
+{
+    nvinfer1::PluginTensorDesc d{};
+    d.type = type;
+    d.format = format;
+    d.scale = 1.F;
+    d.dims.nbDims = static_cast<int32_t>(dims.size());
+    for (size_t i = 0; i < dims.size(); ++i)
+    {
+        d.dims.d[i] = dims[i];
+    }
+    return d;
+}
+
+//! A fixed shape as a build-time range (min = opt = max).
+inline nvinfer1::DynamicPluginTensorDesc makeDynamic(nvinfer1::PluginTensorDesc const& desc)
+{
+    nvinfer1::DynamicPluginTensorDesc d{};
+    d.desc = desc;
+    d.min = desc.dims;
+    d.opt = desc.dims;
+    d.max = desc.dims;
+    return d;
 }
 
 inline size_t elementSize(DataType t)

@@ -217,26 +217,9 @@ char const* codeName(ErrorCode code)
     return "?";
 }
 
-char const* typeName(DataType t)
-{
-    return t == DataType::kFLOAT ? "FP32" : t == DataType::kHALF ? "FP16" : t == DataType::kBF16 ? "BF16" : "other";
-}
-
 // ------------------------------------------------------------------------------------------------------------
 // Plugin helpers
 // ------------------------------------------------------------------------------------------------------------
-struct Fields
-{
-    std::vector<PluginField> fields;
-    PluginFieldCollection fc{};
-    PluginFieldCollection const* get()
-    {
-        fc.nbFields = static_cast<int32_t>(fields.size());
-        fc.fields = fields.data();
-        return &fc;
-    }
-};
-
 struct V3Views
 {
     IPluginV3OneCore* core{nullptr};
@@ -255,30 +238,6 @@ V3Views views(IPluginV3* plugin)
             static_cast<IPluginV3OneRuntime*>(plugin->getCapabilityInterface(PluginCapabilityType::kRUNTIME));
     }
     return v;
-}
-
-PluginTensorDesc makeDesc(DataType type, std::vector<int64_t> const& dims, TensorFormat format = TensorFormat::kLINEAR)
-{
-    PluginTensorDesc d{};
-    d.type = type;
-    d.format = format;
-    d.scale = 1.F;
-    d.dims.nbDims = static_cast<int32_t>(dims.size());
-    for (size_t i = 0; i < dims.size(); ++i)
-    {
-        d.dims.d[i] = dims[i];
-    }
-    return d;
-}
-
-DynamicPluginTensorDesc makeDynamic(PluginTensorDesc const& desc)
-{
-    DynamicPluginTensorDesc d{};
-    d.desc = desc;
-    d.min = desc.dims;
-    d.opt = desc.dims;
-    d.max = desc.dims;
-    return d;
 }
 
 IPluginCreatorV3One* v3Creator(IPluginRegistry* registry)

@@ -52,6 +52,22 @@ def restricted_args(key: str, header: str, open_apis: Sequence[str] = ()) -> lis
     return [f"--http-restricted-api={spec}", f"--grpc-restricted-protocol={spec}"]
 
 
+def http_call(
+    url: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None, timeout_s: float = 5.0
+) -> tuple[int, bytes]:
+    """(status, body); status 0 when nothing answered."""
+    request = urllib.request.Request(
+        f"http://{url}{path}", data=body, headers=headers or {}, method="POST" if body is not None else "GET"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as resp:  # noqa: S310 - http URL built here
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+    except (urllib.error.URLError, OSError):
+        return 0, b""
+
+
 def repository_call(
     http_url: str, model: str, action: str, key: str, header: str, timeout_s: float = 120, config: str | None = None
 ) -> None:
@@ -73,13 +89,13 @@ def repository_call(
         raise ControlApiError(f"{action} {model}: {exc}") from None
 
 
-def ready_models(http_url: str, key: str, header: str, timeout_s: float = 5) -> list[str] | None:
-    """Names of the models the repository index reports READY; None when the index does not answer."""
-    request = urllib.request.Request(
-        f"http://{http_url}/v2/repository/index", data=b"{}", method="POST", headers={header: key}
-    )
+def ready_models(http_url: str, key: str | None, header: str, timeout_s: float = 5) -> list[str] | None:
+    """Names of the models the repository index reports READY; None when the index does not answer or is refused
+    (restricted, and no key given)."""
+    status, body = http_call(http_url, "/v2/repository/index", b"{}", {header: key} if key else {}, timeout_s)
+    if status != 200:
+        return None
     try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as resp:  # noqa: S310 - http URL built here
-            return [m["name"] for m in json.loads(resp.read()) if m.get("state") == "READY"]
-    except (urllib.error.URLError, OSError, ValueError, KeyError, TypeError):
+        return [m["name"] for m in json.loads(body) if m.get("state") == "READY"]
+    except (ValueError, KeyError, TypeError):
         return None

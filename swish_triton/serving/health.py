@@ -16,31 +16,13 @@ import argparse
 import json
 import os
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 
 from swish_triton.cli_help import HelpFormatter
-from swish_triton.serving.control_api import DEFAULT_KEY_HEADER
+from swish_triton.serving.control_api import DEFAULT_KEY_HEADER, http_call, ready_models
 from swish_triton.serving.request_guard import DATATYPE_SIZES
 
 _ZERO = {"BOOL": False, "BYTES": ""}
-
-
-def http_call(
-    url: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None, timeout_s: float = 5.0
-) -> tuple[int, bytes]:
-    """(status, body); status 0 when nothing answered."""
-    request = urllib.request.Request(
-        f"http://{url}{path}", data=body, headers=headers or {}, method="POST" if body is not None else "GET"
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as resp:  # noqa: S310 - http URL built here
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-    except (urllib.error.URLError, OSError):
-        return 0, b""
 
 
 def server_ready(url: str, timeout_s: float = 2.0) -> bool:
@@ -78,14 +60,6 @@ def canary(url: str, model: str, timeout_s: float = 5.0) -> str | None:
     return None
 
 
-def loaded_models(url: str, key: str | None, header: str) -> list[str] | None:
-    """Models the repository index reports READY, or None where the index is refused (restricted, no key)."""
-    status, body = http_call(url, "/v2/repository/index", b"{}", {header: key} if key else {})
-    if status != 200:
-        return None
-    return [m["name"] for m in json.loads(body) if m.get("state") == "READY"]
-
-
 def check(
     url: str, models: Sequence[str], key: str | None = None, header: str = DEFAULT_KEY_HEADER, timeout_s: float = 5.0
 ) -> list[str]:
@@ -94,7 +68,7 @@ def check(
     if status != 200:
         reason = body.decode(errors="replace").strip() or "no answer"
         return [f"server not ready (HTTP {status or '-'}: {reason})"]
-    names = list(models) or loaded_models(url, key, header) or []
+    names = list(models) or ready_models(url, key, header) or []
     return [f"{model}: {why}" for model in names if (why := canary(url, model, timeout_s))]
 
 

@@ -41,8 +41,9 @@ from swish_triton.serving.bundled_triton import (
     pytriton_bundle,
     server_environment,
 )
+from swish_triton.serving.control_api import http_call
 from swish_triton.serving.front import Front, ServingState
-from swish_triton.serving.health import http_call
+from swish_triton.serving.health import server_ready
 from swish_triton.serving.model_plan import LauncherError, ModelPlan, plan_models
 from swish_triton.serving.request_guard import DEFAULT_MAX_TENSOR_BYTES
 from swish_triton.serving.supervisor import Supervisor
@@ -255,10 +256,10 @@ class TritonServer:
 
     def is_ready(self) -> bool:
         """Ready as clients see it: through the front, which reports the supervisor's view."""
-        return http_call(self.http_url, "/v2/health/ready", timeout_s=2)[0] == 200
+        return server_ready(self.http_url)
 
     def _upstream_ready(self) -> bool:
-        if http_call(self.state.upstream_http, "/v2/health/ready", timeout_s=2)[0] != 200:
+        if not server_ready(self.state.upstream_http):
             return False
         # Ours, not another server that took the port between free_port() and tritonserver's bind.
         assert self._proc is not None
