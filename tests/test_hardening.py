@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -31,6 +32,7 @@ from swish_triton.serving import server_processes
 from swish_triton.serving.control_api import GRPC_HEADER_PREFIX
 from swish_triton.serving.health import main as health_main
 from swish_triton.serving.launcher import LauncherError, TritonServer, free_port, port_is_free
+from swish_triton.serving.native_front import front_binary
 
 REPO = Path(__file__).resolve().parent.parent
 API_KEY = "test-key-0123456789abcdef"
@@ -58,6 +60,20 @@ def hardened(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonServer]
         REPO / "model_repository", models=["swish_py", "identity_py"], log_path=log, api_key=API_KEY
     )
     with server:
+        yield server
+
+
+@pytest.fixture(scope="module", params=["native", "python"])
+def guarded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonServer]:
+    """A server behind each front: the C relay (the default) and the Python front (where no compiler is found)."""
+    if request.param == "native" and front_binary() is None:
+        pytest.skip("no C compiler builds the native front here")
+    log = tmp_path_factory.mktemp(f"guarded-{request.param}") / "tritonserver.log"
+    server = server_on_free_ports(
+        REPO / "model_repository", models=["swish_py"], log_path=log, api_key=API_KEY, front_kind=request.param
+    )
+    with server:
+        assert server.front_in_use == request.param
         yield server
 
 
@@ -93,25 +109,25 @@ def http_post(url: str, path: str, body: bytes, headers: dict[str, str] | None =
 @pytest.mark.parametrize("shape", HOSTILE_SHAPES.values(), ids=HOSTILE_SHAPES.keys())
 @pytest.mark.parametrize("form", ["http-json", "http-binary", "http-binary-empty"])
 def test_hostile_shape_over_http_is_refused_and_the_server_keeps_serving(
-    hardened: TritonServer, form: str, shape: list[int]
+    guarded: TritonServer, form: str, shape: list[int]
 ) -> None:
     tensor = {"name": "INPUT0", "datatype": "FP32", "shape": shape}
     if form == "http-json":
         status, body = http_post(
-            hardened.http_url, "/v2/models/swish_py/infer", json.dumps({"inputs": [{**tensor, "data": [1.0]}]}).encode()
+            guarded.http_url, "/v2/models/swish_py/infer", json.dumps({"inputs": [{**tensor, "data": [1.0]}]}).encode()
         )
     else:
         data = b"" if form == "http-binary-empty" else np.ones(1, np.float32).tobytes()
         header = json.dumps({"inputs": [{**tensor, "parameters": {"binary_data_size": len(data)}}]}).encode()
         status, body = http_post(
-            hardened.http_url,
+            guarded.http_url,
             "/v2/models/swish_py/infer",
             header + data,
             {"Inference-Header-Content-Length": str(len(header)), "Content-Type": "application/octet-stream"},
         )
     assert status == 400, body
     assert "shape" in json.loads(body)["error"]
-    correct_answers(hardened)
+    correct_answers(guarded)
 
 
 def grpc_shape(shape: list[int]) -> list[int]:
@@ -122,7 +138,7 @@ def grpc_shape(shape: list[int]) -> list[int]:
 @pytest.mark.parametrize("shape", HOSTILE_SHAPES.values(), ids=HOSTILE_SHAPES.keys())
 @pytest.mark.parametrize("data", ["empty", "one-element"])
 def test_hostile_shape_over_grpc_is_refused_and_the_server_keeps_serving(
-    hardened: TritonServer, shape: list[int], data: str
+    guarded: TritonServer, shape: list[int], data: str
 ) -> None:
     raw = b"" if data == "empty" else np.ones(1, np.float32).tobytes()
     request = service_pb2.ModelInferRequest(
@@ -132,7 +148,7 @@ def test_hostile_shape_over_grpc_is_refused_and_the_server_keeps_serving(
         ],
         raw_input_contents=[raw],
     )
-    with grpc.insecure_channel(hardened.grpc_url) as channel:
+    with grpc.insecure_channel(guarded.grpc_url) as channel:
         stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
         with pytest.raises(grpc.RpcError) as info:
             stub.ModelInfer(request, timeout=30)
@@ -143,21 +159,117 @@ def test_hostile_shape_over_grpc_is_refused_and_the_server_keeps_serving(
             list(stub.ModelStreamInfer(iter([request]), timeout=30))
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "shape" in info.value.details()
-    correct_answers(hardened)
+    correct_answers(guarded)
 
 
-def test_grpc_streaming_still_serves_good_requests(hardened: TritonServer) -> None:
+def test_grpc_streaming_still_serves_good_requests(guarded: TritonServer) -> None:
     x = np.linspace(-1, 1, 16, dtype=np.float32).reshape(1, -1)
     request = service_pb2.ModelInferRequest(
         model_name="swish_py",
         inputs=[service_pb2.ModelInferRequest.InferInputTensor(name="INPUT0", datatype="FP32", shape=[1, 16])],
         raw_input_contents=[x.tobytes()],
     )
-    with grpc.insecure_channel(hardened.grpc_url) as channel:
+    with grpc.insecure_channel(guarded.grpc_url) as channel:
         replies = list(service_pb2_grpc.GRPCInferenceServiceStub(channel).ModelStreamInfer(iter([request] * 3)))
     assert len(replies) == 3 and not any(r.error_message for r in replies)
     out = np.frombuffer(replies[0].infer_response.raw_output_contents[0], np.float32).reshape(1, -1)
     np.testing.assert_allclose(out, swish_ref(x), rtol=1e-6)
+
+
+def raw_http(url: str, payload: bytes, responses: int = 1) -> list[tuple[int, bytes]]:
+    """Send bytes as they are on one connection; read that many responses (status, body)."""
+    host, port = url.rsplit(":", 1)
+    out = []
+    with socket.create_connection((host, int(port)), timeout=30) as sock, sock.makefile("rb") as reader:
+        sock.sendall(payload)
+        for _ in range(responses):
+            status = int(reader.readline().split()[1])
+            length = 0
+            while (line := reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            out.append((status, reader.read(length)))
+    return out
+
+
+def infer_request(shape: list[int], data: bytes, extra_headers: str = "") -> tuple[bytes, bytes]:
+    """(head, body) of an HTTP inference request with binary data."""
+    tensor = {"name": "INPUT0", "datatype": "FP32", "shape": shape, "parameters": {"binary_data_size": len(data)}}
+    header = json.dumps({"inputs": [tensor]}).encode()
+    body = header + data
+    return (
+        f"POST /v2/models/swish_py/infer HTTP/1.1\r\nHost: x\r\nInference-Header-Content-Length: {len(header)}\r\n"
+        f"Content-Type: application/octet-stream\r\n{extra_headers}"
+    ).encode() + (b"" if "chunked" in extra_headers else f"Content-Length: {len(body)}\r\n".encode()) + b"\r\n", body
+
+
+def test_pipelined_requests_are_answered_in_order_and_a_hostile_one_among_them_is_refused(
+    guarded: TritonServer,
+) -> None:
+    x = np.linspace(-2, 2, 8, dtype=np.float32)
+    good_head, good_body = infer_request([1, 8], x.tobytes())
+    bad_head, bad_body = infer_request([4, 2**61], b"")
+    replies = raw_http(guarded.http_url, good_head + good_body + bad_head + bad_body + good_head + good_body, 3)
+    assert [status for status, _ in replies] == [200, 400, 200]
+    assert "shape" in json.loads(replies[1][1])["error"]
+    for _, body in (replies[0], replies[2]):
+        out = np.array(json.loads(body)["outputs"][0]["data"], np.float32)
+        np.testing.assert_allclose(out, swish_ref(x), rtol=1e-6)
+    correct_answers(guarded)
+
+
+def test_chunked_and_compressed_requests_are_checked_too(guarded: TritonServer) -> None:
+    import gzip
+
+    # Chunked: the hostile shape is refused; a good request in chunks is served.
+    for shape, data, expected in (([1, 2**62], b"", 400), ([1, 8], np.ones(8, np.float32).tobytes(), 200)):
+        head, body = infer_request(shape, data, "Transfer-Encoding: chunked\r\n")
+        chunked = b"".join(b"%x\r\n%s\r\n" % (len(body[i : i + 7]), body[i : i + 7]) for i in range(0, len(body), 7))
+        [(status, reply)] = raw_http(guarded.http_url, head + chunked + b"0\r\n\r\n")
+        assert status == expected, reply
+    # gzip: the JSON of a compressed request is inflated and checked.
+    header = json.dumps({"inputs": [{"name": "INPUT0", "datatype": "FP32", "shape": [1, 2**62], "data": [1.0]}]})
+    status, reply = http_post(
+        guarded.http_url, "/v2/models/swish_py/infer", gzip.compress(header.encode()), {"Content-Encoding": "gzip"}
+    )
+    assert status == 400 and "shape" in json.loads(reply)["error"], reply
+    # Good compressed requests through the clients' own compression (HTTP gzip, gRPC gzip) are served.
+    x = np.linspace(-3, 3, 8, dtype=np.float32).reshape(1, -1)
+    http_client = httpclient.InferenceServerClient(guarded.http_url)
+    inp = httpclient.InferInput("INPUT0", [1, 8], "FP32")
+    inp.set_data_from_numpy(x)
+    out = http_client.infer("swish_py", [inp], request_compression_algorithm="gzip").as_numpy("OUTPUT0")
+    np.testing.assert_allclose(out, swish_ref(x), rtol=1e-6)
+    http_client.close()
+    grpc_client = grpcclient.InferenceServerClient(guarded.grpc_url)
+    ginp = grpcclient.InferInput("INPUT0", [1, 8], "FP32")
+    ginp.set_data_from_numpy(x)
+    out = grpc_client.infer("swish_py", [ginp], compression_algorithm="gzip").as_numpy("OUTPUT0")
+    np.testing.assert_allclose(out, swish_ref(x), rtol=1e-6)
+    grpc_client.close()
+    correct_answers(guarded)
+
+
+def test_malformed_requests_get_a_clear_error(guarded: TritonServer) -> None:
+    status, reply = http_post(guarded.http_url, "/v2/models/swish_py/infer", b'{"inputs": [')
+    assert status == 400 and "does not parse" in json.loads(reply)["error"]
+    status, reply = http_post(guarded.http_url, "/v2/models/swish_py/infer", b"[" * 100_000 + b"]" * 100_000)
+    assert status == 400, reply
+    [(status, _)] = raw_http(guarded.http_url, b"GARBAGE\r\n\r\n")
+    assert status == 400
+    # A gRPC message that hides its hostile input behind an unknown group field is still read and refused.
+    request = service_pb2.ModelInferRequest(
+        model_name="swish_py",
+        inputs=[service_pb2.ModelInferRequest.InferInputTensor(name="INPUT0", datatype="FP32", shape=[4, 2**61])],
+        raw_input_contents=[b""],
+    ).SerializeToString() + bytes([(15 << 3) | 3, 8, 1, (15 << 3) | 4])
+    with grpc.insecure_channel(guarded.grpc_url) as channel:
+        call = channel.unary_unary("/inference.GRPCInferenceService/ModelInfer")
+        with pytest.raises(grpc.RpcError) as info:
+            call(request, timeout=30)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "shape" in info.value.details()
+    correct_answers(guarded)
 
 
 # --- self-healing -------------------------------------------------------------------------------------------------
@@ -281,6 +393,17 @@ def upload_body(marker: Path) -> bytes:
     code = UPLOADED_MODEL.format(marker=str(marker)).encode()
     params = {"config": json.dumps(config_json), "file:1/model.py": base64.b64encode(code).decode()}
     return json.dumps({"parameters": params}).encode()
+
+
+def test_a_killed_native_front_is_started_again(hardened: TritonServer) -> None:
+    if hardened.front_in_use != "native":
+        pytest.skip("the server runs the Python front (no C compiler)")
+    front = hardened._front
+    assert front is not None and front._proc is not None  # noqa: SLF001 - the process under test
+    front._proc.kill()  # noqa: SLF001
+    back = wait_for(hardened.is_ready, timeout_s=15)
+    assert back is not None, "the front was not started again"
+    correct_answers(hardened)
 
 
 def test_uploading_model_code_needs_the_key(hardened: TritonServer, tmp_path: Path) -> None:

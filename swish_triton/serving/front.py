@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
@@ -36,12 +37,22 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class ServingState:
-    """What the supervisor knows and the front reports: ready only when tritonserver and every model can serve."""
+    """What the supervisor knows and the front reports: ready only when tritonserver and every model can serve.
+
+    Whoever changes ``unhealthy_models`` sets ``ready`` afterwards; each assignment of ``ready`` calls the listeners
+    (the native front, a separate process, learns the state that way)."""
 
     ready: bool = False
     unhealthy_models: set[str] = field(default_factory=set)
     upstream_http: str = ""
     upstream_grpc: str = ""
+    listeners: list[Callable[[ServingState], None]] = field(default_factory=list, repr=False)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        super().__setattr__(name, value)
+        if name == "ready":
+            for listener in list(getattr(self, "listeners", ())):
+                listener(self)
 
 
 class Front:

@@ -96,6 +96,8 @@ def check_http_infer(headers: dict[bytes, bytes], body: bytes, max_tensor_bytes:
         header = json.loads(part)
     except (ValueError, UnicodeDecodeError, zlib.error) as exc:
         raise RejectedRequest(f"the request's JSON does not parse: {exc}") from None
+    except RecursionError:
+        raise RejectedRequest("the request's JSON does not parse: nested too deep") from None
     check_json_request(header, max_tensor_bytes)
 
 

@@ -5,9 +5,9 @@ The wheel ships a real tritonserver (2.51) with the Python backend but no Tensor
 - loads only the models this server can serve (explicit model control); entries with no backend here, a
   config.pbtxt that does not parse (reported as file:line) or no model.py are skipped with the reason
   (``--strict``: broken entries are fatal);
-- binds the public HTTP and gRPC ports itself, with a front (``front.py``) that refuses requests whose shapes would
-  crash tritonserver 2.51, and runs tritonserver on private 127.0.0.1 ports, checking that the process answering
-  there is the one it started;
+- binds the public HTTP and gRPC ports itself, with a front that refuses requests whose shapes would crash
+  tritonserver 2.51 (the C relay of ``native_front.py``, or ``front.py`` where no C compiler is found), and runs
+  tritonserver on private 127.0.0.1 ports, checking that the process answering there is the one it started;
 - locks Triton's model-repository, shared-memory, logging and trace APIs with a key (``control_api.py``);
 - supervises the server (``supervisor.py``): restarts after a crash, reloads models whose stubs died, reports
   not-ready meanwhile;
@@ -44,7 +44,9 @@ from swish_triton.serving.bundled_triton import (
 from swish_triton.serving.control_api import http_call
 from swish_triton.serving.front import Front, ServingState
 from swish_triton.serving.health import server_ready
+from swish_triton.serving.http_front import DEFAULT_MAX_BODY_BYTES
 from swish_triton.serving.model_plan import LauncherError, ModelPlan, plan_models
+from swish_triton.serving.native_front import NativeFront, front_binary
 from swish_triton.serving.request_guard import DEFAULT_MAX_TENSOR_BYTES
 from swish_triton.serving.supervisor import Supervisor
 
@@ -102,14 +104,17 @@ class TritonServer:
     health_interval_s: float = 1.0
     max_tensor_bytes: int = DEFAULT_MAX_TENSOR_BYTES
     # False: tritonserver answers the public ports itself, and a hostile shape crashes it (docs/security.md). Only
-    # for measuring tritonserver alone: the front costs 0.2-0.5 ms of CPU per request on one event-loop thread.
+    # for measuring tritonserver alone.
     front: bool = True
+    # "native": the C relay (native_front.py), built on first use; the Python front where no compiler builds it.
+    # "python": the Python front (one event-loop thread, 0.2-0.4 ms of CPU per request).
+    front_kind: str = "native"
     plan: ModelPlan | None = field(default=None, init=False)
     state: ServingState = field(default_factory=ServingState, init=False)
     launch_id: str = field(default_factory=lambda: secrets.token_hex(4), init=False)
     supervisor: Supervisor | None = field(default=None, init=False, repr=False)
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
-    _front: Front | None = field(default=None, init=False, repr=False)
+    _front: Front | NativeFront | None = field(default=None, init=False, repr=False)
     _workdir: Path | None = field(default=None, init=False, repr=False)
     _backend_dir: Path | None = field(default=None, init=False, repr=False)
     _started: bool = field(default=False, init=False, repr=False)
@@ -196,7 +201,7 @@ class TritonServer:
         else:
             self.state.upstream_http, self.state.upstream_grpc = (f"{DEFAULT_HOST}:{free_port()}" for _ in range(2))
             # Binding the public ports is the port check: atomic, so of two launchers on one port exactly one wins.
-            front = Front(self.state, self.host, self.http_port, self.grpc_port, self.max_tensor_bytes)
+            front = self._new_front()
             try:
                 front.start()
             except OSError as exc:
@@ -226,8 +231,36 @@ class TritonServer:
             self.supervisor = Supervisor(self, interval_s=self.health_interval_s)
             self.supervisor.start()
         self.state.ready = True
-        self._say("ready")
+        self._say(f"ready (front: {self.front_in_use})")
         return self
+
+    def _new_front(self) -> Front | NativeFront:
+        if self.front_kind not in ("native", "python"):
+            raise LauncherError(f"front_kind must be 'native' or 'python', not {self.front_kind!r}")
+        binary = front_binary() if self.front_kind == "native" else None
+        if binary is not None:
+            return NativeFront(
+                self.state,
+                self.host,
+                self.http_port,
+                self.grpc_port,
+                self.max_tensor_bytes,
+                DEFAULT_MAX_BODY_BYTES,
+                binary,
+            )
+        return Front(self.state, self.host, self.http_port, self.grpc_port, self.max_tensor_bytes)
+
+    @property
+    def front_in_use(self) -> str:
+        """ "native", "python" or "none": which front answers the public ports."""
+        if self._front is None:
+            return "none"
+        return "native" if isinstance(self._front, NativeFront) else "python"
+
+    def restart_front_if_dead(self) -> bool:
+        """The supervisor's check of the native front (a separate process): started again if it ended."""
+        front = self._front
+        return isinstance(front, NativeFront) and front.restart_if_dead()
 
     def _port_taken(self, name: str, port: int) -> str:
         return (

@@ -98,6 +98,8 @@ class Supervisor:
                 log.warning("tritonserver restarted (restart %d); serving again", self.restarts)
                 self.state.ready = True
                 continue
+            if self.server.restart_front_if_dead():
+                log.warning("the front is serving again")
             if time.monotonic() - up_since > STABLE_AFTER_S:
                 backoff = 1.0
             rounds += 1
