@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import logging
 import os
 import shutil
 import signal
@@ -576,6 +577,47 @@ def test_sigterm_under_keepalive_load_drains_and_leaves_nothing() -> None:
     assert not any(Path(f"/proc/{s.pid}").exists() for s in stubs)
     assert not [f for f in set(os.listdir("/dev/shm")) - before_shm if f.startswith(prefix)]
     assert port_is_free("127.0.0.1", http_port) and port_is_free("127.0.0.1", grpc_port)
+
+
+def test_leftovers_of_a_killed_launcher_are_removed_by_the_next_launch() -> None:
+    proc = launcher_cli(free_port(), free_port())
+    try:
+        lines = wait_serving(proc)
+        prefix = next(line.split("/dev/shm/")[1].split("*")[0] for line in lines if "/dev/shm/" in line)
+        assert server_processes.stub_processes(prefix) or server_processes.shm_regions(prefix)
+        proc.kill()  # SIGKILL: the launcher cleans nothing up
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert prefix in server_processes.orphaned_prefixes() or not (
+        server_processes.stub_processes(prefix) or server_processes.shm_regions(prefix)
+    )
+    with server_on_free_ports(REPO / "model_repository", models=["identity_py"]) as server:
+        assert server.is_ready()
+        assert prefix not in server_processes.orphaned_prefixes()
+    assert not server_processes.stub_processes(prefix)
+    assert not server_processes.shm_regions(prefix)
+
+
+def test_a_model_that_keeps_dying_is_reloaded_with_backoff(
+    hardened: TritonServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    def kill_one_stub() -> None:
+        stubs = [s for s in server_processes.stub_processes(hardened.shm_prefix) if s.model == "identity_py"]
+        assert stubs
+        os.kill(stubs[0].pid, signal.SIGKILL)
+
+    assert wait_for(hardened.is_ready, 60) is not None
+    with caplog.at_level(logging.WARNING, logger="swish_triton.serving.supervisor"):
+        kill_one_stub()
+        assert wait_for(lambda: "identity_py reloaded" in caplog.text, 60) is not None
+        kill_one_stub()  # again, right after the reload: the next reload waits
+        assert wait_for(lambda: "cannot serve again" in caplog.text, 30) is not None
+        assert not hardened.is_ready()
+        assert wait_for(lambda: caplog.text.count("identity_py reloaded") >= 2, 60) is not None
+    assert wait_for(hardened.is_ready, 30) is not None
+    correct_answers(hardened)
 
 
 def test_a_second_launcher_on_the_same_port_fails_and_the_first_keeps_serving(hardened: TritonServer) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import secrets
 import shutil
 import signal
@@ -134,8 +135,9 @@ class TritonServer:
 
     @property
     def shm_prefix(self) -> str:
-        # Unique per launch: finds this server's stubs and /dev/shm regions, and only those.
-        return f"swish_{self.launch_id}_"
+        # Unique per launch: finds this server's stubs and /dev/shm regions, and only those. The launcher's PID in
+        # it lets a later launch recognise leftovers of one that was killed (server_processes.clean_orphans).
+        return f"swish_p{os.getpid()}_{self.launch_id}_"
 
     def _say(self, message: str, level: int = logging.INFO) -> None:
         log.log(logging.DEBUG if self.quiet and level <= logging.INFO else level, "%s", message)
@@ -193,6 +195,12 @@ class TritonServer:
         if not port_is_free(self.host, self.metrics_port):
             raise LauncherError(self._port_taken("metrics", self.metrics_port))
         self._started = True
+        stubs, files = server_processes.clean_orphans()
+        if stubs or files:
+            self._say(
+                f"ended {stubs} stub processes and removed {files} /dev/shm files left by a launcher that was killed",
+                logging.WARNING,
+            )
         if not self.front:
             for name, port in (("HTTP", self.http_port), ("gRPC", self.grpc_port)):
                 if not port_is_free(self.host, port):

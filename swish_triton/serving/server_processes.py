@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import signal
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ class StubProcess:
     pid: int
     model: str  # the model's folder name, from the model.py path
     instance: str  # Triton's instance name, e.g. swish_py_0_1
+    region: str = ""  # its shared-memory region name (the launch's prefix, then a unique part)
 
 
 def _cmdline(pid: int) -> list[str]:
@@ -60,7 +62,7 @@ def stub_processes(prefix: str) -> list[StubProcess]:
             continue
         model = Path(args[1]).parent.parent.name
         instance = args[-2] if len(args) >= 10 else "?"
-        found.append(StubProcess(int(entry.name), model, instance))
+        found.append(StubProcess(int(entry.name), model, instance, args[2]))
     return found
 
 
@@ -118,3 +120,29 @@ def listening_pids(port: int, candidates: list[int]) -> set[int]:
                         owners.add(pid)
                         break
     return owners
+
+
+# A launch's prefix carries the launcher's PID: swish_p<pid>_<random>_ (launcher.TritonServer.shm_prefix).
+LAUNCH_PREFIX = re.compile(r"^(swish_p(\d+)_[0-9a-f]+_)")
+
+
+def orphaned_prefixes() -> set[str]:
+    """Prefixes of launches whose launcher is gone (killed with SIGKILL, so it could not clean up): stubs or
+    /dev/shm files named with them are leftovers. A launcher that still runs (or a new process that got its PID)
+    keeps its own."""
+    names = [p.name for p in shm_regions("swish_p")] + [s.region for s in stub_processes("swish_p")]
+    prefixes = set()
+    for name in names:
+        match = LAUNCH_PREFIX.match(name)
+        if match and not _alive(int(match.group(2))):
+            prefixes.add(match.group(1))
+    return prefixes
+
+
+def clean_orphans() -> tuple[int, int]:
+    """End the stubs and remove the /dev/shm files of launches whose launcher is gone; (stubs, files)."""
+    stubs = files = 0
+    for prefix in orphaned_prefixes():
+        stubs += len(end_stubs(prefix))
+        files += len(remove_shm_regions(prefix))
+    return stubs, files

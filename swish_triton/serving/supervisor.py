@@ -42,6 +42,11 @@ class Supervisor:
         self.canary_failures: dict[str, int] = {}
         self.restarts = 0
         self.reloads = 0
+        # A model that dies again soon after its reload waits before the next one: 1 s, doubling to 30 s.
+        self.last_reload: dict[str, float] = {}
+        self.reload_backoff: dict[str, float] = {}
+        self.retry_at: dict[str, float] = {}
+        self.waited: dict[str, bool] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="swish-supervisor", daemon=True)
 
@@ -54,12 +59,14 @@ class Supervisor:
         if self._thread.is_alive():
             self._thread.join(timeout=120)
 
-    def record_stubs(self, model: str | None = None) -> None:
+    def record_stubs(self, model: str | None = None, exclude: set[int] | None = None) -> None:
+        """Remember the stub processes of a model (of every loaded one); ``exclude``: an old generation that may
+        still be exiting, which must not be taken for the new one (its exit would look like a death)."""
         current: dict[str, set[int]] = {}
         for stub in server_processes.stub_processes(self.server.shm_prefix):
             current.setdefault(stub.model, set()).add(stub.pid)
         for name in [model] if model else self.server.loaded_models():
-            self.stubs[name] = current.get(name, set())
+            self.stubs[name] = current.get(name, set()) - (exclude or set())
 
     def follow_loaded_models(self) -> None:
         """Watch what is loaded now: a model unloaded with the key is left alone, a newly loaded one is watched."""
@@ -116,15 +123,33 @@ class Supervisor:
 
     def reload(self, model: str, why: str) -> None:
         started = time.monotonic()
-        self.state.unhealthy_models.add(model)
-        self.state.ready = False
+        if model not in self.state.unhealthy_models or self.state.ready:
+            self.state.unhealthy_models.add(model)
+            self.state.ready = False
+        if started < self.retry_at.get(model, 0.0):
+            return  # backing off: still not ready, reloaded once the wait is over
+        last = self.last_reload.get(model)
+        recent = last is not None and started - last < STABLE_AFTER_S
+        if recent and not self.waited.get(model):
+            backoff = min(max(2 * self.reload_backoff.get(model, 0.0), 1.0), MAX_BACKOFF_S)
+            self.reload_backoff[model], self.retry_at[model], self.waited[model] = backoff, started + backoff, True
+            log.warning(
+                "model %s cannot serve again %.0f s after its reload (%s): reloading it in %.0f s",
+                model, started - (last or 0.0), why, backoff,
+            )  # fmt: skip
+            return
+        self.waited[model] = False
+        if not recent:
+            self.reload_backoff[model] = 0.0
         log.warning("model %s cannot serve (%s): reloading it", model, why)
+        old = self.stubs.get(model, set())
         try:
-            self.server.reload_model(model, self.stubs.get(model, set()))
+            self.server.reload_model(model, old)
         except SwishError as exc:
             log.error("reloading %s failed: %s; retrying", model, exc)
             return
-        self.record_stubs(model)
+        self.record_stubs(model, exclude=old)
+        self.last_reload[model] = time.monotonic()
         self.canary_failures[model] = 0
         self.reloads += 1
         self.state.unhealthy_models.discard(model)

@@ -21,12 +21,14 @@
  * before the frame completing it goes on. A refused message's last frame is held back: tritonserver gets
  * RST_STREAM, the client a trailers-only INVALID_ARGUMENT and the flow-control credit of the dropped bytes.
  *
+ * Connections are spread over --threads worker threads (one event loop each; default 1).
+ *
  * Control, one line each on stdin: "ready 0|1", "sick MODEL", "well MODEL", "inflight" (answers "inflight N" on
  * stdout), "drain SECONDS" (stop accepting, GOAWAY to gRPC clients, wait for requests in flight, answer
  * "drained 1|0" and exit). End of stdin (the launcher is gone) ends the program at once. On start it prints
  * "bound" once both ports are bound, or "error PORT MESSAGE" and exits 2.
  *
- * Build: cc -O2 -o swish-front swish_front.c -lz   (without zlib: add -DSWISH_FRONT_NO_ZLIB; compressed inference
+ * Build: cc -O2 -pthread -o swish-front swish_front.c -lz   (without zlib: add -DSWISH_FRONT_NO_ZLIB; compressed inference
  * requests are then refused with a message saying so).
  */
 #define _GNU_SOURCE
@@ -36,6 +38,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -45,6 +48,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -68,15 +72,23 @@ static struct {
     u128 max_tensor_bytes;
     size_t max_body_bytes;
     char http_upstream[128], grpc_upstream[128];
-    bool ready, draining;
+    _Atomic bool ready, draining;
+    pthread_mutex_t sick_lock; /* the control thread writes the list, workers read it */
     char *sick[MAX_MODELS];
     int nsick;
-} g = {.max_tensor_bytes = (u128)1 << 30, .max_body_bytes = (size_t)1 << 30};
+} g = {.max_tensor_bytes = (u128)1 << 30, .max_body_bytes = (size_t)1 << 30, .sick_lock = PTHREAD_MUTEX_INITIALIZER};
 
-static bool is_sick(const char *name, size_t len) {
+static bool is_sick_locked(const char *name, size_t len) {
     for (int i = 0; i < g.nsick; i++)
         if (strlen(g.sick[i]) == len && memcmp(g.sick[i], name, len) == 0) return true;
     return false;
+}
+
+static bool is_sick(const char *name, size_t len) {
+    pthread_mutex_lock(&g.sick_lock);
+    bool sick = is_sick_locked(name, len);
+    pthread_mutex_unlock(&g.sick_lock);
+    return sick;
 }
 
 /* ---------------------------------------------------------------------------------------------------------------
@@ -725,7 +737,7 @@ static bool pb_field(pb_t *b, uint32_t *field, int *wt, pb_t *payload, uint64_t 
     }
     case 4: return true; /* end of a group: the caller that opened it checks the number */
     case 3: { /* a group (deprecated, but parsers still skip unknown ones): skip to its end */
-        static int depth;
+        static __thread int depth;
         if (++depth > 64) {
             depth--;
             return false;
@@ -937,14 +949,28 @@ struct conn {
     size_t nstreams, cap_streams, open_streams;
 };
 
-static int ep;
+/* Each worker thread runs its own event loop over the connections it accepted; the listening sockets are shared
+ * (EPOLLEXCLUSIVE wakes one worker per connection). The main thread reads the control lines. */
+#define MAX_WORKERS 64
+
+typedef struct {
+    pthread_t thread;
+    int ep, wake;                 /* its epoll; an eventfd the control thread writes to start the drain */
+    long http_in_flight, grpc_open; /* read by the control thread */
+} worker_t;
+
+static worker_t workers[MAX_WORKERS];
+static int nworkers = 1;
+static __thread worker_t *self;
+static __thread int ep;
 static int listen_fd[2] = {-1, -1};
 static tag_t listen_tag[2] = {{TAG_LISTEN_HTTP, NULL}, {TAG_LISTEN_GRPC, NULL}};
-static tag_t control_tag = {TAG_CONTROL, NULL};
-static conn_t *conns;
-static conn_t *graveyard; /* closed this round, freed after it (events may still point at them) */
-static long http_in_flight;
-static buf_t control_in;
+static tag_t control_tag = {TAG_CONTROL, NULL}; /* a worker's wake-up eventfd */
+static __thread conn_t *conns;
+static __thread conn_t *graveyard; /* closed this round, freed after it (events may still point at them) */
+
+static void count_http(long d) { __atomic_add_fetch(&self->http_in_flight, d, __ATOMIC_RELAXED); }
+static void count_grpc(long d) { __atomic_add_fetch(&self->grpc_open, d, __ATOMIC_RELAXED); }
 
 static void watch(side_t *s, uint32_t events) {
     if (s->fd < 0 || s->events == events) return;
@@ -1146,13 +1172,16 @@ static bool path_is(const char *t, size_t n, const char *suffix, const char **mo
 static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 static const char *not_ready_reason(void) {
-    static char reason[4096];
+    static __thread char reason[4096];
     if (g.draining) return "the server is shutting down";
-    if (!g.nsick) return "tritonserver is not ready";
-    qsort(g.sick, (size_t)g.nsick, sizeof g.sick[0], by_name);
-    size_t n = (size_t)snprintf(reason, sizeof reason, "reloading ");
-    for (int i = 0; i < g.nsick && n < sizeof reason; i++)
-        n += (size_t)snprintf(reason + n, sizeof reason - n, "%s%s", i ? ", " : "", g.sick[i]);
+    pthread_mutex_lock(&g.sick_lock);
+    snprintf(reason, sizeof reason, "tritonserver is not ready");
+    if (g.nsick) {
+        size_t n = (size_t)snprintf(reason, sizeof reason, "reloading ");
+        for (int i = 0; i < g.nsick && n < sizeof reason; i++)
+            n += (size_t)snprintf(reason + n, sizeof reason - n, "%s%s", i ? ", " : "", g.sick[i]);
+    }
+    pthread_mutex_unlock(&g.sick_lock);
     return reason;
 }
 
@@ -1335,7 +1364,7 @@ static void http_next_request(conn_t *c) {
         }
         c->busy = true;
         c->attempt = 0;
-        http_in_flight++;
+        count_http(1);
         http_send_upstream(c);
     }
 }
@@ -1343,7 +1372,7 @@ static void http_next_request(conn_t *c) {
 static void http_finish(conn_t *c) {
     if (c->busy) {
         c->busy = false;
-        http_in_flight--;
+        count_http(-1);
     }
     if (!c->keep || g.draining) {
         c->dead = true;
@@ -1546,6 +1575,7 @@ static void stream_not_in_flight(conn_t *c, stream_t *s) {
     if (s->in_flight) {
         s->in_flight = false;
         c->open_streams--;
+        count_grpc(-1);
     }
 }
 
@@ -1611,6 +1641,7 @@ static void grpc_from_client(conn_t *c) {
                 stream_t *s = stream_find(c, id, true);
                 s->in_flight = true;
                 c->open_streams++;
+                count_grpc(1);
             }
         } else if (kind == H2_RST_STREAM && id) {
             stream_t *s = stream_find(c, id, false);
@@ -1697,8 +1728,10 @@ static void grpc_from_server(conn_t *c) {
 static void conn_close(conn_t *c) {
     if (c->busy) {
         c->busy = false;
-        http_in_flight--;
+        count_http(-1);
     }
+    count_grpc(-(long)c->open_streams);
+    c->open_streams = 0;
     if (c->c.fd >= 0) {
         epoll_ctl(ep, EPOLL_CTL_DEL, c->c.fd, NULL);
         close(c->c.fd);
@@ -1844,9 +1877,10 @@ static void settle(conn_t *c) {
  * ------------------------------------------------------------------------------------------------------------- */
 
 static long in_flight(void) {
-    long n = http_in_flight;
-    for (conn_t *c = conns; c; c = c->next)
-        if (c->grpc) n += (long)c->open_streams;
+    long n = 0;
+    for (int i = 0; i < nworkers; i++)
+        n += __atomic_load_n(&workers[i].http_in_flight, __ATOMIC_RELAXED) +
+             __atomic_load_n(&workers[i].grpc_open, __ATOMIC_RELAXED);
     return n;
 }
 
@@ -1856,17 +1890,10 @@ static double now(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static double drain_deadline = -1;
-
-static void start_drain(double seconds) {
-    g.draining = true;
-    drain_deadline = now() + seconds;
-    for (int i = 0; i < 2; i++)
-        if (listen_fd[i] >= 0) {
-            epoll_ctl(ep, EPOLL_CTL_DEL, listen_fd[i], NULL);
-            close(listen_fd[i]);
-            listen_fd[i] = -1;
-        }
+/* In a worker, once the control thread says so: tell gRPC clients to open no new streams, close idle HTTP
+ * connections; busy ones close after their response (g.draining). */
+static void worker_drain(void) {
+    for (int i = 0; i < 2; i++) epoll_ctl(ep, EPOLL_CTL_DEL, listen_fd[i], NULL);
     for (conn_t *c = conns, *next; c; c = next) {
         next = c->next;
         if (c->grpc) {
@@ -1882,34 +1909,91 @@ static void start_drain(double seconds) {
     }
 }
 
+static void *worker_main(void *arg) {
+    self = arg;
+    ep = self->ep;
+    struct epoll_event events[256];
+    bool drained = false;
+    for (;;) {
+        int n = epoll_wait(ep, events, 256, -1);
+        for (int i = 0; i < n; i++) {
+            tag_t *t = events[i].data.ptr;
+            if (t->conn && t->conn->c.fd < 0) continue; /* closed earlier in this round */
+            switch (t->kind) {
+            case TAG_LISTEN_HTTP:
+                if (!g.draining) accept_all(0);
+                break;
+            case TAG_LISTEN_GRPC:
+                if (!g.draining) accept_all(1);
+                break;
+            case TAG_CONTROL: {
+                uint64_t v;
+                if (read(self->wake, &v, sizeof v) < 0) v = 0;
+                if (g.draining && !drained) {
+                    drained = true;
+                    worker_drain();
+                }
+                break;
+            }
+            case TAG_CLIENT:
+                on_client(t->conn, events[i].events);
+                settle(t->conn);
+                break;
+            case TAG_UPSTREAM:
+                if (t->conn->u.fd < 0) break;
+                on_upstream(t->conn, events[i].events);
+                settle(t->conn);
+                break;
+            }
+        }
+        while (graveyard) {
+            conn_t *c = graveyard;
+            graveyard = c->next;
+            conn_free(c);
+        }
+    }
+    return NULL;
+}
+
+/* The control thread: stop accepting, wake the workers, wait for requests in flight, report, exit. */
+static void drain(double seconds) {
+    double deadline = now() + seconds;
+    g.draining = true;
+    for (int i = 0; i < 2; i++) shutdown(listen_fd[i], SHUT_RD); /* new connections are refused from now on */
+    for (int i = 0; i < nworkers; i++) {
+        uint64_t one = 1;
+        if (write(workers[i].wake, &one, sizeof one) < 0) continue;
+    }
+    while (in_flight() && now() < deadline) usleep(20 * 1000);
+    long left = in_flight();
+    usleep(50 * 1000); /* the last answers leave their buffers */
+    printf("drained %d\n", left == 0);
+    fflush(stdout);
+    _exit(0);
+}
+
 static void control_line(char *line) {
     if (!strncmp(line, "ready ", 6)) g.ready = line[6] == '1';
     else if (!strncmp(line, "sick ", 5)) {
-        if (!is_sick(line + 5, strlen(line + 5)) && g.nsick < MAX_MODELS) g.sick[g.nsick++] = strdup(line + 5);
+        pthread_mutex_lock(&g.sick_lock);
+        if (!is_sick_locked(line + 5, strlen(line + 5)) && g.nsick < MAX_MODELS) g.sick[g.nsick++] = strdup(line + 5);
+        qsort(g.sick, (size_t)g.nsick, sizeof g.sick[0], by_name);
+        pthread_mutex_unlock(&g.sick_lock);
     } else if (!strncmp(line, "well ", 5)) {
+        pthread_mutex_lock(&g.sick_lock);
         for (int i = 0; i < g.nsick; i++)
             if (!strcmp(g.sick[i], line + 5)) {
                 free(g.sick[i]);
                 g.sick[i] = g.sick[--g.nsick];
                 break;
             }
+        qsort(g.sick, (size_t)g.nsick, sizeof g.sick[0], by_name);
+        pthread_mutex_unlock(&g.sick_lock);
     } else if (!strcmp(line, "inflight")) {
         printf("inflight %ld\n", in_flight());
         fflush(stdout);
     } else if (!strncmp(line, "drain ", 6)) {
-        start_drain(atof(line + 6));
-    }
-}
-
-static void on_control(void) {
-    if (!read_into(0, &control_in)) exit(0); /* the launcher is gone */
-    char *nl;
-    while ((nl = memchr(buf_data(&control_in), '\n', buf_size(&control_in)))) {
-        *nl = 0;
-        char *line = buf_data(&control_in);
-        size_t len = (size_t)(nl - line) + 1;
-        control_line(line);
-        buf_eat(&control_in, len);
+        drain(atof(line + 6));
     }
 }
 
@@ -1934,7 +2018,7 @@ static int bind_port(const char *host, const char *port) {
 
 static void usage(void) {
     fprintf(stderr, "usage: swish-front --host HOST --http-port P --grpc-port P --http-upstream H:P --grpc-upstream H:P "
-                    "[--max-tensor-bytes N] [--max-body-bytes N]\n");
+                    "[--max-tensor-bytes N] [--max-body-bytes N] [--threads N]\n");
     exit(2);
 }
 
@@ -1950,11 +2034,13 @@ int main(int argc, char **argv) {
         else if (!strcmp(k, "--grpc-upstream")) snprintf(g.grpc_upstream, sizeof g.grpc_upstream, "%s", v);
         else if (!strcmp(k, "--max-tensor-bytes")) g.max_tensor_bytes = (u128)strtoull(v, NULL, 10);
         else if (!strcmp(k, "--max-body-bytes")) g.max_body_bytes = (size_t)strtoull(v, NULL, 10);
+        else if (!strcmp(k, "--threads")) nworkers = atoi(v);
         else usage();
     }
     if (!http_port || !grpc_port || !g.http_upstream[0] || !g.grpc_upstream[0]) usage();
+    if (nworkers < 1) nworkers = 1;
+    if (nworkers > MAX_WORKERS) nworkers = MAX_WORKERS;
     signal(SIGPIPE, SIG_IGN);
-    ep = epoll_create1(EPOLL_CLOEXEC);
     const char *ports[2] = {http_port, grpc_port};
     for (int i = 0; i < 2; i++) {
         listen_fd[i] = bind_port(host, ports[i]);
@@ -1962,55 +2048,39 @@ int main(int argc, char **argv) {
             fflush(stdout);
             return 2;
         }
-        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &listen_tag[i]};
-        epoll_ctl(ep, EPOLL_CTL_ADD, listen_fd[i], &ev);
     }
-    fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
-    struct epoll_event cev = {.events = EPOLLIN, .data.ptr = &control_tag};
-    epoll_ctl(ep, EPOLL_CTL_ADD, 0, &cev);
+    for (int w = 0; w < nworkers; w++) {
+        workers[w].ep = epoll_create1(EPOLL_CLOEXEC);
+        workers[w].wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        for (int i = 0; i < 2; i++) {
+            struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &listen_tag[i]};
+            epoll_ctl(workers[w].ep, EPOLL_CTL_ADD, listen_fd[i], &ev);
+        }
+        struct epoll_event wev = {.events = EPOLLIN, .data.ptr = &control_tag};
+        epoll_ctl(workers[w].ep, EPOLL_CTL_ADD, workers[w].wake, &wev);
+        if (pthread_create(&workers[w].thread, NULL, worker_main, &workers[w]) != 0) {
+            printf("error %s cannot start a worker thread\n", http_port);
+            fflush(stdout);
+            return 2;
+        }
+    }
     printf("bound\n");
     fflush(stdout);
-
-    struct epoll_event events[256];
+    /* Control lines until the launcher closes stdin (it is gone): then end at once. */
+    buf_t control_in = {0};
     for (;;) {
-        int timeout = -1;
-        if (g.draining) {
-            if (in_flight() == 0 || now() >= drain_deadline) {
-                long left = in_flight();
-                for (conn_t *c = conns, *next; c; c = next) {
-                    next = c->next;
-                    flush(&c->c);
-                    conn_close(c);
-                }
-                printf("drained %d\n", left == 0);
-                fflush(stdout);
-                return 0;
-            }
-            timeout = 20;
-        }
-        int n = epoll_wait(ep, events, 256, timeout);
-        for (int i = 0; i < n; i++) {
-            tag_t *t = events[i].data.ptr;
-            if (t->conn && t->conn->c.fd < 0) continue; /* closed earlier in this round */
-            switch (t->kind) {
-            case TAG_LISTEN_HTTP: accept_all(0); break;
-            case TAG_LISTEN_GRPC: accept_all(1); break;
-            case TAG_CONTROL: on_control(); break;
-            case TAG_CLIENT:
-                on_client(t->conn, events[i].events);
-                settle(t->conn);
-                break;
-            case TAG_UPSTREAM:
-                if (t->conn->u.fd < 0) break;
-                on_upstream(t->conn, events[i].events);
-                settle(t->conn);
-                break;
-            }
-        }
-        while (graveyard) {
-            conn_t *c = graveyard;
-            graveyard = c->next;
-            conn_free(c);
+        buf_reserve(&control_in, 4096);
+        ssize_t n = read(0, control_in.p + control_in.len, control_in.cap - control_in.len);
+        if (n == 0 || (n < 0 && errno != EINTR)) _exit(0);
+        if (n < 0) continue;
+        control_in.len += (size_t)n;
+        char *nl;
+        while ((nl = memchr(buf_data(&control_in), '\n', buf_size(&control_in)))) {
+            *nl = 0;
+            char *line = buf_data(&control_in);
+            size_t len = (size_t)(nl - line) + 1;
+            control_line(line);
+            buf_eat(&control_in, len);
         }
     }
 }
