@@ -57,12 +57,15 @@ def _build() -> Path | None:
         return None
     digest = hashlib.sha256(SOURCE.read_bytes() + " ".join(CFLAGS).encode()).hexdigest()[:12]
     out_dir = _cache_dir()
-    binary = out_dir / f"swish-front-{digest}"
-    if binary.is_file() and os.access(binary, os.X_OK):
-        return binary
+    flavours = {"": (str(SOURCE), "-lz"), "-nozlib": ("-DSWISH_FRONT_NO_ZLIB", str(SOURCE))}
+    for suffix in flavours:
+        binary = out_dir / f"swish-front-{digest}{suffix}"
+        if binary.is_file() and os.access(binary, os.X_OK):
+            return binary
     out_dir.mkdir(parents=True, exist_ok=True)
     errors = []
-    for extra in ((str(SOURCE), "-lz"), ("-DSWISH_FRONT_NO_ZLIB", str(SOURCE))):
+    for suffix, extra in flavours.items():
+        binary = out_dir / f"swish-front-{digest}{suffix}"
         fd, tmp = tempfile.mkstemp(prefix=".swish-front-", dir=out_dir)
         os.close(fd)
         result = subprocess.run(  # noqa: S603 - our compiler, our source
@@ -70,7 +73,7 @@ def _build() -> Path | None:
         )
         if result.returncode == 0:
             os.replace(tmp, binary)  # atomic: launchers starting together never run a half-written file
-            if "-DSWISH_FRONT_NO_ZLIB" in extra:
+            if suffix:
                 log.warning("zlib's header (zlib.h) is missing: the front refuses compressed inference requests")
             return binary
         os.unlink(tmp)
@@ -220,3 +223,8 @@ class NativeFront:
             proc.kill()
             proc.wait()
         return drained
+
+
+def accepts_compressed_requests(binary: Path) -> bool:
+    """Whether the native front was built with zlib (without it, compressed inference requests are refused)."""
+    return not binary.name.endswith("-nozlib")
