@@ -1,4 +1,7 @@
-"""The HTTP and gRPC front of the embedded server: checks every inference request, then forwards it to tritonserver.
+"""The Python front of the embedded server: checks every inference request, then forwards it to tritonserver.
+
+The launcher uses the native front (``native_front.py``, the same rules in C at a fraction of the CPU cost) and this
+one where no C compiler builds that, or with ``--front python``. ``ServingState`` is shared by both.
 
 The launcher binds the public ports here and runs tritonserver on private 127.0.0.1 ports behind it. The front
 refuses requests whose shapes would crash tritonserver 2.51 (``request_guard``) with HTTP 400 / INVALID_ARGUMENT,
