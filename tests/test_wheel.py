@@ -21,7 +21,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 PROBE = """
-import json, swish_triton
+import json, pathlib, swish_triton
 from swish_triton import locations
 from swish_triton.plugin_spec import load_plugin_spec
 spec = load_plugin_spec()
@@ -30,7 +30,7 @@ print(json.dumps({
     "spec": [spec.name, spec.version_v3, [f.name for f in spec.fields]],
     "checkout": str(locations.checkout_root()),
     "ref": float(swish_triton.swish_ref(1.0)),
-    "front_source": (__import__("pathlib").Path(swish_triton.__file__).parent / "serving/native/swish_front.c").is_file(),
+    "front_source": (pathlib.Path(swish_triton.__file__).parent / "serving/native/swish_front.c").is_file(),
 }))
 """
 
