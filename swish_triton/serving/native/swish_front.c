@@ -1590,6 +1590,10 @@ static bool grpc_check_data(stream_t *s, const uint8_t *data, size_t n, char *wh
     while (buf_size(&s->pending) >= 5) {
         const uint8_t *p = (const uint8_t *)buf_data(&s->pending);
         size_t len = (size_t)p[1] << 24 | (size_t)p[2] << 16 | (size_t)p[3] << 8 | p[4];
+        if (len > g.max_body_bytes) { /* refused before it is buffered */
+            snprintf(why, why_len, "a gRPC message of %zu bytes is above the limit of %zu", len, g.max_body_bytes);
+            return false;
+        }
         if (buf_size(&s->pending) < 5 + len) break;
         bool ok;
         if (p[0] == 1) {
