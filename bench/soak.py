@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-i", "--protocol", nargs="+", choices=["http", "grpc"], default=["http", "grpc"])
     parser.add_argument("-c", "--concurrency", type=int, default=32)
     parser.add_argument("--duration", type=float, default=300.0, help="seconds per protocol")
-    parser.add_argument("-o", "--output", type=Path, default=REPO / "results" / "soak.csv")
+    parser.add_argument("-o", "--output", type=Path, default=REPO / "bench" / "results" / "soak.csv")
     parser.add_argument("--label", default="", help="free text stored with the rows (e.g. the git revision)")
     parser.add_argument("--launcher-arg", action="append", default=[], help="extra launcher argument (repeatable)")
     args = parser.parse_args(argv)
