@@ -245,18 +245,16 @@ def test_chunked_and_compressed_requests_are_checked_too(guarded: TritonServer) 
     assert "shape" in json.loads(reply)["error"], reply
     # Good compressed requests through the clients' own compression (HTTP gzip, gRPC gzip) are served.
     x = np.linspace(-3, 3, 8, dtype=np.float32).reshape(1, -1)
-    http_client = httpclient.InferenceServerClient(guarded.http_url)
-    inp = httpclient.InferInput("INPUT0", [1, 8], "FP32")
-    inp.set_data_from_numpy(x)
-    out = http_client.infer("swish_py", [inp], request_compression_algorithm="gzip").as_numpy("OUTPUT0")
-    np.testing.assert_allclose(out, swish_ref(x), rtol=1e-6)
-    http_client.close()
-    grpc_client = grpcclient.InferenceServerClient(guarded.grpc_url)
-    ginp = grpcclient.InferInput("INPUT0", [1, 8], "FP32")
-    ginp.set_data_from_numpy(x)
-    out = grpc_client.infer("swish_py", [ginp], compression_algorithm="gzip").as_numpy("OUTPUT0")
-    np.testing.assert_allclose(out, swish_ref(x), rtol=1e-6)
-    grpc_client.close()
+    for module, url, compression in (
+        (httpclient, guarded.http_url, {"request_compression_algorithm": "gzip"}),
+        (grpcclient, guarded.grpc_url, {"compression_algorithm": "gzip"}),
+    ):
+        client = module.InferenceServerClient(url)
+        inp = module.InferInput("INPUT0", [1, 8], "FP32")
+        inp.set_data_from_numpy(x)
+        out = client.infer("swish_py", [inp], **compression).as_numpy("OUTPUT0")
+        np.testing.assert_allclose(out, swish_ref(x), rtol=1e-6)
+        client.close()
     correct_answers(guarded)
 
 

@@ -14,6 +14,7 @@ launcher goes away, its stdin closes and it exits.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -195,28 +196,26 @@ class NativeFront:
         if proc is None or proc.poll() is None:
             return False
         log.error("the front ended unexpectedly (exit status %s): starting it again", proc.returncode)
-        self.state.listeners[:] = [f for f in self.state.listeners if f != self.sync]
+        self._unlisten()
         self._proc = None
         self.start()
         self.restarts += 1
         return True
 
+    def _unlisten(self) -> None:
+        self.state.listeners[:] = [f for f in self.state.listeners if f != self.sync]
+
     def stop(self, drain_timeout_s: float) -> bool:
-        proc, self._proc = self._proc, None
+        proc = self._proc
         if proc is None:
             return True
-        self.state.listeners[:] = [f for f in self.state.listeners if f != self.sync]
-        drained = False
+        self._unlisten()
         with self._lock:
-            self._proc = proc
-            answer = self._ask(f"drain {drain_timeout_s}", "drained", drain_timeout_s + 10)
+            drained = self._ask(f"drain {drain_timeout_s}", "drained", drain_timeout_s + 10) == "1"
             self._proc = None
-            drained = answer == "1"
-        try:
+        with contextlib.suppress(OSError):
             if proc.stdin is not None:
                 proc.stdin.close()
-        except OSError:
-            pass
         try:
             proc.wait(timeout=5)
         except subprocess.TimeoutExpired:

@@ -46,7 +46,6 @@ class Supervisor:
         self.last_reload: dict[str, float] = {}
         self.reload_backoff: dict[str, float] = {}
         self.retry_at: dict[str, float] = {}
-        self.waited: dict[str, bool] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="swish-supervisor", daemon=True)
 
@@ -130,15 +129,15 @@ class Supervisor:
             return  # backing off: still not ready, reloaded once the wait is over
         last = self.last_reload.get(model)
         recent = last is not None and started - last < STABLE_AFTER_S
-        if recent and not self.waited.get(model):
+        waited = last is not None and self.retry_at.get(model, 0.0) > last  # the wait for this death is over
+        if recent and not waited:
             backoff = min(max(2 * self.reload_backoff.get(model, 0.0), 1.0), MAX_BACKOFF_S)
-            self.reload_backoff[model], self.retry_at[model], self.waited[model] = backoff, started + backoff, True
+            self.reload_backoff[model], self.retry_at[model] = backoff, started + backoff
             log.warning(
                 "model %s cannot serve again %.0f s after its reload (%s): reloading it in %.0f s",
                 model, started - (last or 0.0), why, backoff,
             )  # fmt: skip
             return
-        self.waited[model] = False
         if not recent:
             self.reload_backoff[model] = 0.0
         log.warning("model %s cannot serve (%s): reloading it", model, why)

@@ -429,13 +429,12 @@ static bool jvalue(json_t *j, uint64_t *elements) {
     return true;
 }
 
-/* Is the key at j->p (a '"') equal to `key`? Advances past it. Keys with escapes never match (none of ours has). */
-static bool jkey_is(json_t *j, const char *key, const char **raw, size_t *raw_len) {
+/* The key at j->p (a '"'), as written (escapes undecoded: none of the keys we look for has one); advances past it. */
+static void jkey(json_t *j, const char **raw, size_t *raw_len) {
     const char *start = j->p + 1;
-    if (!jstring(j)) return false;
+    jstring(j);
     *raw = start;
     *raw_len = (size_t)(j->p - 1 - start);
-    return strlen(key) == *raw_len && memcmp(start, key, *raw_len) == 0;
 }
 
 /* Visits the members of the object at j->p: cb(key, key_len, value position) for each, the latest duplicate last. */
@@ -454,7 +453,7 @@ static bool jmembers(json_t *j, member_fn cb, void *ctx) {
         const char *raw = "";
         size_t raw_len = 0;
         jws(j);
-        jkey_is(j, "", &raw, &raw_len);
+        jkey(j, &raw, &raw_len);
         jws(j);
         j->p++; /* ':' (validated already) */
         jws(j);
@@ -641,12 +640,10 @@ static bool check_json_request(const char *p, size_t n, char *why, size_t why_le
             else count = 1;
             elements = (long long)count;
         }
-        shape_t *s = malloc(sizeof *s);
-        if (!s) return false;
-        bool ok = jparse_shape(t.shape, j.end, s, name, name_len, why, why_len) &&
-                  check_tensor(name, name_len, dt, dt_len, s, bin >= 0 ? bin : shm, elements, why, why_len);
-        free(s);
-        if (!ok) return false;
+        shape_t s;
+        if (!jparse_shape(t.shape, j.end, &s, name, name_len, why, why_len) ||
+            !check_tensor(name, name_len, dt, dt_len, &s, bin >= 0 ? bin : shm, elements, why, why_len))
+            return false;
         jws(&a);
         if (*a.p == ',') {
             a.p++;
@@ -778,11 +775,7 @@ typedef struct {
 } grpc_input_t;
 
 static bool grpc_parse_input(pb_t b, grpc_input_t *in) {
-    memset(&in->name, 0, sizeof in->name);
-    memset(&in->datatype, 0, sizeof in->datatype);
-    in->has_shm_region = false;
-    in->shm_bytes = 0;
-    in->elements = 0;
+    memset(in, 0, sizeof *in);
     shape_begin(&in->shape);
     uint32_t f;
     int wt;
@@ -867,13 +860,11 @@ static bool check_grpc_message(const uint8_t *p, size_t n, char *why, size_t why
         return false;
     }
     pb_t *raw = calloc(nraw ? nraw : 1, sizeof *raw);
-    grpc_input_t *in = malloc(sizeof *in);
-    if (!raw || !in) {
-        free(raw);
-        free(in);
+    if (!raw) {
         snprintf(why, why_len, "out of memory");
         return false;
     }
+    grpc_input_t in;
     size_t r = 0;
     for (b = (pb_t){p, p + n}; b.p < b.end;) {
         pb_field(&b, &f, &wt, &pl, &v);
@@ -884,20 +875,19 @@ static bool check_grpc_message(const uint8_t *p, size_t n, char *why, size_t why
     for (b = (pb_t){p, p + n}; ok && b.p < b.end;) {
         pb_field(&b, &f, &wt, &pl, &v);
         if (!(f == 5 && wt == 2)) continue;
-        if (!grpc_parse_input(pl, in)) {
+        if (!grpc_parse_input(pl, &in)) {
             ok = true; /* malformed: tritonserver's parser refuses the whole message */
             break;
         }
         long long bytes = -1, elements = -1;
-        if (in->has_shm_region) bytes = in->shm_bytes;
+        if (in.has_shm_region) bytes = in.shm_bytes;
         else if (nraw) bytes = (long long)(raw[i].end - raw[i].p);
-        else elements = (long long)in->elements;
-        ok = check_tensor((const char *)in->name.p, (size_t)(in->name.end - in->name.p), (const char *)in->datatype.p,
-                          (size_t)(in->datatype.end - in->datatype.p), &in->shape, bytes, elements, why, why_len);
+        else elements = (long long)in.elements;
+        ok = check_tensor((const char *)in.name.p, (size_t)(in.name.end - in.name.p), (const char *)in.datatype.p,
+                          (size_t)(in.datatype.end - in.datatype.p), &in.shape, bytes, elements, why, why_len);
         i++;
     }
     free(raw);
-    free(in);
     return ok;
 }
 
@@ -905,7 +895,7 @@ static bool check_grpc_message(const uint8_t *p, size_t n, char *why, size_t why
  * Connections
  * ------------------------------------------------------------------------------------------------------------- */
 
-enum { TAG_LISTEN_HTTP, TAG_LISTEN_GRPC, TAG_CONTROL, TAG_CLIENT, TAG_UPSTREAM };
+enum { TAG_LISTEN_HTTP, TAG_LISTEN_GRPC, TAG_WAKE, TAG_CLIENT, TAG_UPSTREAM };
 
 typedef struct conn conn_t;
 
@@ -965,7 +955,7 @@ static __thread worker_t *self;
 static __thread int ep;
 static int listen_fd[2] = {-1, -1};
 static tag_t listen_tag[2] = {{TAG_LISTEN_HTTP, NULL}, {TAG_LISTEN_GRPC, NULL}};
-static tag_t control_tag = {TAG_CONTROL, NULL}; /* a worker's wake-up eventfd */
+static tag_t wake_tag = {TAG_WAKE, NULL}; /* a worker's eventfd: the control thread started the drain */
 static __thread conn_t *conns;
 static __thread conn_t *graveyard; /* closed this round, freed after it (events may still point at them) */
 
@@ -1930,7 +1920,7 @@ static void *worker_main(void *arg) {
             case TAG_LISTEN_GRPC:
                 if (!g.draining) accept_all(1);
                 break;
-            case TAG_CONTROL: {
+            case TAG_WAKE: {
                 uint64_t v;
                 if (read(self->wake, &v, sizeof v) < 0) v = 0;
                 if (g.draining && !drained) {
@@ -2060,7 +2050,7 @@ int main(int argc, char **argv) {
             struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &listen_tag[i]};
             epoll_ctl(workers[w].ep, EPOLL_CTL_ADD, listen_fd[i], &ev);
         }
-        struct epoll_event wev = {.events = EPOLLIN, .data.ptr = &control_tag};
+        struct epoll_event wev = {.events = EPOLLIN, .data.ptr = &wake_tag};
         epoll_ctl(workers[w].ep, EPOLL_CTL_ADD, workers[w].wake, &wev);
         if (pthread_create(&workers[w].thread, NULL, worker_main, &workers[w]) != 0) {
             printf("error %s cannot start a worker thread\n", http_port);
