@@ -14,7 +14,7 @@ import numpy as np
 from swish_triton.kernels.gpu_swish import CUDA_MEMCPY_DEVICE_TO_HOST, CUDA_MEMCPY_HOST_TO_DEVICE, GpuSwish
 from swish_triton.ragged import split_like
 from swish_triton.reference import compare_to_ref
-from swish_triton.serving.python_model import swish_batch
+from swish_triton.models.python_models import swish_batch
 
 F32 = np.dtype(np.float32)
 

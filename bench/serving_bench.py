@@ -42,7 +42,7 @@ VARIANTS = [
     Variant("swish_cpu_i2_d0", "swish_py", instances=2, queue_delay_us=0, parameters=(("device", "cpu"),)),
     Variant("identity_copy_i2_d0", "identity_py", instances=2, queue_delay_us=0, parameters=(("copy", "yes"),)),
 ]
-# --profile: every variant logs where its execute() time goes (python_model's profile_every parameter).
+# --profile: every variant logs where its execute() time goes (the Python models' profile_every parameter).
 PROFILE = (("profile_every", "2000"),)
 
 

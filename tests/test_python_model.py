@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from swish_triton.reference import compare_to_ref, kernel_beta, swish_ref
-from swish_triton.serving.python_model import swish_batch
+from swish_triton.models.python_models import swish_batch
 
 
 def test_requests_of_different_lengths_come_back_in_order_and_shape(rng: np.random.Generator) -> None:

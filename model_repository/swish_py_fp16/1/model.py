@@ -1,5 +1,5 @@
-"""Served by Triton's Python backend; the implementation lives in swish_triton.serving.python_model."""
+"""Served by Triton's Python backend; the implementation lives in swish_triton.models.python_models."""
 
-from swish_triton.serving.python_model import SwishModel as TritonPythonModel
+from swish_triton.models.python_models import SwishModel as TritonPythonModel
 
 __all__ = ["TritonPythonModel"]
