@@ -91,13 +91,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", nargs="+", help="only these variants (default: all)")
     parser.add_argument("--profile", action="store_true", help="models log their execute() phases (server log)")
     parser.add_argument("--no-protocol-sweeps", action="store_true", help="skip the HTTP and shared-memory sweeps")
-    parser.add_argument(
-        "--through-front",
-        action="store_true",
-        help="measure through the launcher's checking front, as `make serve` runs; by default the benchmark talks "
-        "to tritonserver directly, because the front (one Python event loop) caps a fast host's throughput and "
-        "would squeeze the Swish/identity ratios towards 1",
-    )
     args = parser.parse_args(argv)
 
     wanted = ("swish_i2_d0", "swish_nobatch", "identity_i2_d0") if args.quick else args.variants
@@ -113,7 +106,6 @@ def main(argv: list[str] | None = None) -> int:
             grpc_port=free_port(),
             metrics_port=free_port(),
             log_path=args.log,
-            front=args.through_front,
             # The shared-memory sweeps register regions: that API is locked by default (docs/security.md).
             open_apis=("shared-memory",),
         )
