@@ -292,7 +292,27 @@ def main() -> int:
             f"{k['torch_silu']['gbps']} ({k['torch_silu']['ratio_to_copy']}) | "
             f"{k['swish']['gbps']} ({k['swish']['ratio_to_copy']}) | {k['swish']['ratio_to_silu']} |"
         )
+    print_linear_summary(by_key, dtypes)
     return 0
+
+
+def print_linear_summary(by_key: dict[tuple[str, str, str], dict[str, dict]], dtypes: list[str]) -> None:
+    """One line per linear size: Swish x copy (x torch silu) per dtype, and the copy's own bandwidth."""
+    linear = [key for key in by_key if key[0] == "kLINEAR"]
+    if not linear:
+        return
+    counts = sorted({int(key[1]) for key in linear})
+    print("\n| n | " + " | ".join(f"{d} swish x copy (x silu)" for d in dtypes) + " | copy GB/s (" + dtypes[0] + ") |")
+    print("|---|" + "---|" * (len(dtypes) + 1))
+    for n in counts:
+        cells = []
+        for d in dtypes:
+            k = by_key.get(("kLINEAR", str(n), d))
+            cells.append(f"{k['swish']['ratio_to_copy']} ({k['swish']['ratio_to_silu']})" if k else "")
+        first = by_key.get(("kLINEAR", str(n), dtypes[0]))
+        label = f"{n >> 20}M" if n >= 1 << 20 else str(n)
+        method = f" ({first['swish']['method']})" if first else ""
+        print(f"| {label}{method} | " + " | ".join(cells) + f" | {first['copy']['gbps'] if first else ''} |")
 
 
 if __name__ == "__main__":

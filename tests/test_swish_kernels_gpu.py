@@ -1,7 +1,8 @@
 """GPU tests of the Swish kernels through their C ABI (swish_triton.kernels.library), against swish_ref.
 
-Every dtype x sizes x element offsets x beta, plus special values; outputs poisoned before each run, every element
-checked, and guard zones on both sides checked untouched. Error bounds: the project's one rule,
+Every dtype x sizes x element offsets x beta, plus special values and, for FP16/BF16, every one of the 65,536 bit
+patterns for every beta; outputs poisoned before each run, every element checked, and guard zones on both sides
+checked untouched. Error bounds: the project's one rule,
 swish_triton.reference.error_bound (FP32 within FP32_ULP_BOUND ulp of the float64 reference; FP16/BF16 within
 the error of rounding the exact result to the type plus one ulp of the type; plugin/README.md, "Numerics").
 
@@ -12,6 +13,7 @@ or SWISH_KERNELS_LIB); skips with the reason otherwise.
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -33,10 +35,12 @@ except swish_kernels.SwishLibraryNotFound as exc:
 
 # Observed maxima against the bounds are printed by test_report_max_errors (README "Numerics").
 MAX_ERRORS: dict[str, float] = {}  # dtype -> worst error seen, in ulp (FP32) or in units of the bound (FP16/BF16)
+PATTERN_ERRORS: dict[tuple[str, float], float] = {}  # (dtype, beta) -> worst error over all 16-bit patterns
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 SIZES = [0, 1, 3, 4, 5, 1023, 1025, 2**20 + 3, 2**26]
 OFFSETS = [0, 1, 2, 3]
 BETAS = [1.0, 0.5, 1.702, -1.0, 0.0]
+EXTRA_BETAS = [3.0, -0.25, 1e-3, 100.0]  # also in the special-value and bit-pattern tests
 GUARD = 64  # elements of poison kept on each side of every output
 POISON_BYTE = 0x7F  # fp32 3.39e38, fp16 NaN, bf16 3.39e38: never a result of these inputs
 NUMPY_REFERENCE_LIMIT = 2**21  # above this, swish_ref on the GPU (torch tensors, float64), checked against NumPy
@@ -56,6 +60,8 @@ def special_values(dtype: str) -> np.ndarray:
         -finfo.tiny,
         finfo.tiny / 4,  # subnormal
         -finfo.tiny / 4,
+        finfo.tiny * finfo.eps,  # the smallest subnormal
+        -finfo.tiny * finfo.eps,
         finfo.eps,
         1.0,
         -1.0,
@@ -204,7 +210,7 @@ def test_sizes_offsets_betas(dtype, n, offset, beta, generator, stream):
     run_case(dtype, n, offset, beta, generator, stream)
 
 
-@pytest.mark.parametrize("beta", BETAS + [3.0, -0.25, 1e-3, 100.0])
+@pytest.mark.parametrize("beta", BETAS + EXTRA_BETAS)
 @pytest.mark.parametrize("dtype", list(DTYPES))
 def test_special_values(dtype, beta, stream):
     xs = special_values(dtype)
@@ -301,9 +307,42 @@ def test_errors_raise(kwargs, fragment):
         swish_kernels.swish_forward(args["dtype"], args["in_ptr"], x.data_ptr() + out_offset, args["n"], args["beta"])
 
 
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_every_16bit_pattern(dtype, stream):
+    """All 65,536 bit patterns of the type (NaNs, infinities, subnormals, both zeros) for every beta of these tests,
+    through the vector kernel (aligned output) and the element-wise kernel (output one element off alignment)."""
+    tdtype = DTYPES[dtype]
+    x = torch.arange(-(2**15), 2**15, dtype=torch.int32, device="cuda").to(torch.int16).view(tdtype)
+    x64 = x.to(torch.float64).cpu().numpy()
+    buffer = torch.empty(x.numel() + 8, device="cuda", dtype=tdtype)
+    for beta in BETAS + EXTRA_BETAS + [1e-30, 3e38]:
+        ref = swish_ref(x64, as_float32(beta))
+        for shift, path in ((0, "vector"), (1, "element-wise")):
+            out = buffer[shift : shift + x.numel()]
+            buffer.view(torch.uint8).fill_(POISON_BYTE)
+            swish_kernels.swish_forward(dtype, x.data_ptr(), out.data_ptr(), x.numel(), beta, stream.cuda_stream)
+            stream.synchronize()
+            got = out.to(torch.float64).cpu().numpy()
+            before = MAX_ERRORS.get(dtype, 0.0)
+            MAX_ERRORS[dtype] = 0.0
+            assert_matches(x64, got, ref, dtype, f"all {dtype} patterns, beta={beta}, {path} kernel")
+            key = (dtype, as_float32(beta))
+            PATTERN_ERRORS[key] = max(PATTERN_ERRORS.get(key, 0.0), MAX_ERRORS[dtype])
+            MAX_ERRORS[dtype] = max(before, MAX_ERRORS[dtype])
+
+
 def test_report_max_errors():
-    """Prints the worst errors the tests above saw (run with -rP to see it); fails if none were measured."""
+    """Prints the worst errors the tests above saw (run with -rP to see it, or set SWISH_GPU_TEST_REPORT to a file
+    to get them there); fails if none were measured."""
     assert MAX_ERRORS, "no error statistics collected (run the whole module)"
+    lines = []
     for dtype, worst in sorted(MAX_ERRORS.items()):
         unit = "ulp of float32" if dtype == "float32" else "x the bound (rounding to the type + 1 ulp)"
-        print(f"max error {dtype}: {worst:.3f} {unit}")
+        lines.append(f"max error {dtype}: {worst:.3f} {unit}")
+    for (dtype, beta), worst in sorted(PATTERN_ERRORS.items()):
+        lines.append(f"max error {dtype}, all 65536 bit patterns, beta={beta:g}: {worst:.3f} x the bound")
+    print("\n".join(lines))
+    report = os.environ.get("SWISH_GPU_TEST_REPORT")
+    if report:
+        with open(report, "w", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")
