@@ -109,5 +109,11 @@ deploy-check: $(STAMP)
 test-docker: $(STAMP)
 	$(PY) -m pytest -m docker -s tests/test_docker_e2e.py
 
+# `make test` on Debian 13 (Python 3.13, NumPy 2, PyPI perf-analyzer), root file system made with debootstrap, in a
+# container of a private Docker engine started and stopped by the script (root; scripts/test_debian13.sh). CI runs it.
+.PHONY: test-debian13
+test-debian13:
+	scripts/test_debian13.sh
+
 clean:
 	rm -rf .demo .pytest_cache .ruff_cache .mypy_cache

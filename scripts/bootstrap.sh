@@ -36,6 +36,14 @@ say "installing the project and its test tools into $venv"
 "$venv/bin/python" -m pip install --quiet --upgrade pip
 "$venv/bin/python" -m pip install --quiet --editable '.[test,dev]'
 
+# nvidia-pytriton's metadata asks for numpy<2, which has no wheels for Python 3.13 (pyproject.toml leaves the wheel
+# out there). The project uses only the tritonserver it bundles, whose Python-backend stub serves NumPy 2 through
+# DLPack (swish_triton/models/output_tensor.py): install the wheel without its dependencies.
+if "$venv/bin/python" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 13) else 1)'; then
+  say "Python $pyver: installing nvidia-pytriton without its dependencies (its numpy<2 has no wheels for $pyver)"
+  "$venv/bin/python" -m pip install --quiet --no-deps 'nvidia-pytriton>=0.7,<0.8'
+fi
+
 # Type stubs for checking the engine builder without TensorRT. --no-deps: the package requires a `tensorrt` source
 # package that does not install from PyPI.
 "$venv/bin/python" -m pip install --quiet --no-deps 'tensorrt-stubs>=10.13,<10.14'
@@ -48,7 +56,8 @@ if "$venv/bin/python" -c 'import platform, sys; v = platform.libc_ver()[1]; sys.
 fi
 
 # The Python-backend stub links the interpreter's shared libpython.
-stub=$("$venv/bin/python" -c 'import pytriton, sys, pathlib; print(pathlib.Path(pytriton.__file__).parent / "tritonserver" / "python_backend_stubs" / f"{sys.version_info[0]}.{sys.version_info[1]}" / "triton_python_backend_stub")')
+# (Found without importing pytriton, whose Python API needs the dependencies left out on 3.13.)
+stub=$("$venv/bin/python" -c 'import sys; from swish_triton.serving.bundled_triton import pytriton_bundle; print(pytriton_bundle() / "python_backend_stubs" / f"{sys.version_info[0]}.{sys.version_info[1]}" / "triton_python_backend_stub")')
 libdir=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_config_var("LIBDIR") or "")')
 if LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" ldd "$stub" | grep -q 'libpython.*not found'; then
   need_system_package "libpython${pyver}" "Triton's Python-backend stub needs libpython${pyver}.so"

@@ -230,6 +230,35 @@ def concurrency_sweep(
     ``settings`` replaces ``measurement_ms``; ``extra_args`` go last (perf_analyzer takes the last of a repeated flag).
     """
     requested = _requested_levels(concurrency)
+    run, points = run_concurrency_range(
+        model, url, protocol, concurrency, shape, batch_size, measurement_ms, extra_args, timeout, settings, max_rss_mb
+    )
+    return require_levels(requested, points, run, sweep_label(model, protocol, concurrency))
+
+
+def sweep_label(model: str, protocol: str, concurrency: tuple[int, int, int]) -> str:
+    start, end, _ = concurrency
+    return f"{model} {protocol} c={start}" + (f"..{end}" if end != start else "")
+
+
+def run_concurrency_range(
+    model: str,
+    url: str,
+    protocol: str = "grpc",
+    concurrency: tuple[int, int, int] = (1, 8, 1),
+    shape: str = "INPUT0:1024",
+    batch_size: int = 1,
+    measurement_ms: int = 1000,
+    extra_args: Sequence[str] = (),
+    timeout: float | None = None,
+    settings: MeasurementSettings | None = None,
+    max_rss_mb: float = DEFAULT_MAX_RSS_MB,
+) -> tuple[WatchedRun, list[SweepPoint]]:
+    """One perf_analyzer run over a concurrency range: its run and the points of its CSV, as many as it wrote.
+
+    Raises as ``concurrency_sweep`` does, except for levels left out (``require_levels`` checks those).
+    """
+    requested = _requested_levels(concurrency)
     settings = settings or MeasurementSettings(window_ms=measurement_ms)
     budget = timeout if timeout is not None else settings.time_budget_s() * len(requested)
     pa = find_perf_analyzer()
@@ -255,14 +284,22 @@ def concurrency_sweep(
         ]
         run = run_watched(pa, args, budget, max_rss_mb)
         tail = run.output[-3000:]
-        where = f"{model} {protocol} c={start}" + (f"..{end}" if end != start else "")
+        where = sweep_label(model, protocol, concurrency)
         if run.stopped:
             raise WatchdogStopped(f"perf_analyzer failed ({where}): killed because {run.stopped}", tail)
         if run.returncode != 0:
             cls = UnstableMeasurement if UNSTABLE_MARKER in run.output else PerfAnalyzerError
             raise cls(f"perf_analyzer failed ({where}, exit status {run.returncode}): {_reason(run.output)}", tail)
-        # Exit 0 is no promise: 2.50 leaves out levels after one that did not stabilise, or writes no CSV at all.
-        points = parse_csv(out) if out.exists() else []
+        return run, parse_csv(out) if out.exists() else []
+
+
+def require_levels(
+    requested: Sequence[int], points: Sequence[SweepPoint], run: WatchedRun, where: str
+) -> list[SweepPoint]:
+    """The points of the requested levels, or ``MissingLevels`` naming every level perf_analyzer left out.
+
+    Its exit 0 is no promise: 2.50 leaves out levels after one that did not stabilise, or writes no CSV at all.
+    """
     got = {p.concurrency for p in points}
     missing = [c for c in requested if c not in got]
     if missing:
@@ -270,7 +307,7 @@ def concurrency_sweep(
             f"perf_analyzer failed ({where}): exited {run.returncode} without concurrency {missing}: "
             f"{_reason(run.output)}",
             missing,
-            tail,
+            run.output[-3000:],
         )
     return [p for p in points if p.concurrency in requested]
 
