@@ -1,11 +1,14 @@
 /*
  * Swish kernels (see swishKernel.h). All device code of the project lives in this file.
  *
- * Numerics (README "Numerics"): the sigmoid is evaluated on e = exp(-|t|) with t = beta * x, so exp never
+ * Numerics (README "Numerics"). FP32: the sigmoid is evaluated on e = exp(-|t|) with t = beta * x, so exp never
  * overflows; the rounding errors of t and of the exponent's scaling are carried by FMAs and folded back into e,
- * because exp is ill-conditioned for large |t|; the hardware's ex2/rcp approximations are used, the reciprocal
- * with one Newton step. Where t < -80 (results near FP32's subnormal range) a rarely taken branch scales the power
- * of two so that only the last step rounds into the subnormal range. beta == 0 (x / 2) and |beta| > 2.3e38 (double
+ * because exp is ill-conditioned for large |t|; the hardware's ex2/rcp approximations are used, the reciprocal with
+ * one Newton step. FP16/BF16: x / (1 + 2^(-beta * log2(e) * x)) in FP32 with one ex2.approx and one rcp.approx per
+ * element and no correction terms: their relative error (below 2^-16 for |t| <= 80) is far under half an ulp of
+ * the 16-bit result, and the short chain keeps these kernels memory-bound (README "Performance"). Where t < -80
+ * (results near FP32's subnormal range) a rarely taken branch, shared by all types, scales the power of two so
+ * that only the last step rounds into the subnormal range. beta == 0 (x / 2) and |beta| > 2.3e38 (double
  * precision throughout) have their own instantiations. Compile without --use_fast_math / -ftz=true: the final
  * products must keep subnormal results.
  */
@@ -22,6 +25,11 @@
 #define SWISH_STREAMING_STORES 0
 #endif
 
+// 16-byte packs per thread in the FP16/BF16 vector kernel (all loads are issued before the first is used).
+#ifndef SWISH_HALF_PACKS_PER_THREAD
+#define SWISH_HALF_PACKS_PER_THREAD 2
+#endif
+
 namespace swish
 {
 namespace detail
@@ -29,7 +37,7 @@ namespace detail
 
 constexpr int kThreads = 128;         // threads per block (small blocks balance short grids better)
 // Grid cap of the vector kernel, in resident waves of the device (SM count x resident blocks per SM, cached per
-// device): below the cap every thread handles one 16-byte pack and no block loops; above it the blocks loop
+// device): below the cap every thread handles its packs once and no block loops; above it the blocks loop
 // grid-stride. One resident wave that loops measured 0.85-0.93x copy bandwidth on an H100; many short blocks >= 0.99x,
 // because blocks then start and finish at different times and loads overlap other blocks' arithmetic
 // (plugin/README.md, "Performance").
@@ -68,6 +76,7 @@ struct Convert<float>
 template <>
 struct Convert<__half>
 {
+    using Pair = __half2;
     static __device__ __forceinline__ float toFloat(__half v)
     {
         return __half2float(v);
@@ -76,11 +85,20 @@ struct Convert<__half>
     {
         return __float2half_rn(v);
     }
+    static __device__ __forceinline__ float2 toFloat2(__half2 v)
+    {
+        return __half22float2(v);
+    }
+    static __device__ __forceinline__ __half2 fromFloat2(float lo, float hi)
+    {
+        return __floats2half2_rn(lo, hi); // one packing conversion (F2FP) for both
+    }
 };
 
 template <>
 struct Convert<__nv_bfloat16>
 {
+    using Pair = __nv_bfloat162;
     static __device__ __forceinline__ float toFloat(__nv_bfloat16 v)
     {
         return __bfloat162float(v);
@@ -88,6 +106,14 @@ struct Convert<__nv_bfloat16>
     static __device__ __forceinline__ __nv_bfloat16 fromFloat(float v)
     {
         return __float2bfloat16_rn(v);
+    }
+    static __device__ __forceinline__ float2 toFloat2(__nv_bfloat162 v)
+    {
+        return __bfloat1622float2(v);
+    }
+    static __device__ __forceinline__ __nv_bfloat162 fromFloat2(float lo, float hi)
+    {
+        return __floats2bfloat162_rn(lo, hi);
     }
 };
 
@@ -105,27 +131,40 @@ __device__ __forceinline__ float rcpApprox(float v)
     return r;
 }
 
-// Fast path for every element with t = beta * x >= -80 (README "Numerics"); finite arithmetic for all inputs;
-// sets `cold` where the caller must use swishColdFloat instead. With u = t * log2(e):
+// FP32 fast path for every element with t = beta * x >= -80 (README "Numerics"); finite arithmetic for all inputs;
+// lowers `uMin` to u where the caller must use swishColdFloat instead (u < kColdBelow). With u = t * log2(e):
 // sigmoid(t) = 1 / (1 + e) for t >= 0 and e / (1 + e) for t < 0, where e = 2^-|u| in (0, 1] never overflows.
 // u is kept as hi + lo (FMA residual plus the rounding of beta * log2(e)) and lo is folded into e, because exp is
 // ill-conditioned for large |t|: rounding u alone would cost a relative error of |t| * 2^-24.
-__device__ __forceinline__ float swishFast(float x, ScaledBeta const& b, bool& cold)
+__device__ __forceinline__ float swishFast(float x, ScaledBeta const& b, float& uMin)
 {
     float const u = b.hi * x;
     float const uLo = fmaf(b.lo, x, fmaf(b.hi, x, -u)); // u + uLo == beta * log2(e) * x to ~2^-48 (NaN if u is inf)
-    bool const negative = u < 0.F;
-    cold |= u < kColdBelow;
-    float const a = fminf(fabsf(u), kClampAbsU);
-    // -|u + uLo| * ln2 = -a * ln2 - (sign(u) * uLo * ln2). Where |u| >= 144 (e0 == 0; also an infinite u, whose uLo
-    // is NaN or infinite, and a NaN u) the correction is dropped, so that 0 * inf never makes a NaN.
-    float const lo = fabsf(u) < kClampAbsU ? (negative ? -kLn2 : kLn2) * uLo : 0.F;
-    float const e0 = ex2Approx(-a);
-    float const e = fmaf(-e0, lo, e0); // e0 * exp(-lo) to first order (|lo| < 2^-16)
+    uMin = fminf(uMin, u);
+    float const e0 = ex2Approx(-fminf(fabsf(u), kClampAbsU));
+    // e = 2^-|u + uLo| = e0 * 2^(-sign(u) * uLo) ~ e0 * (1 + c) with c = -sign(u) * uLo * ln2 (|c| < 2^-16). The sign
+    // goes in with one bit operation. uLo is not finite only where u is: u = +inf (then c is +inf or NaN, and the
+    // clamp to 1 keeps e = 0 * c from becoming NaN) or u = -inf, which is the cold path's.
+    float const sUlo = __int_as_float(__float_as_int(uLo) ^ (~__float_as_int(u) & static_cast<int>(0x80000000U)));
+    float const c = fminf(kLn2 * sUlo, 1.F);
+    float const e = fmaf(e0, c, e0);
     float const d = 1.F + e;
     float r = rcpApprox(d);
     r = fmaf(r, fmaf(-d, r, 1.F), r); // one Newton step: 1 / d to about half an ulp (about one ulp without it)
-    return (x * (negative ? e : 1.F)) * r;
+    return (x * (u < 0.F ? e : 1.F)) * r;
+}
+
+// FP16/BF16 fast path, same domain (u >= kColdBelow): x / (1 + 2^v) with v = -u = -beta * log2(e) * x rounded once.
+// The error of v (|v| * 2^-23 <= 2^-16 here), of ex2.approx, of 1 + e and of rcp.approx add up to a relative error
+// below 2^-15, far under half an ulp of FP16 (2^-11) or BF16 (2^-8), so the rounded result stays within the bound.
+// For v > 0 (t < 0), 2^v grows but stays below 2^115.4 on this path, so 1 / (1 + 2^v) stays a normal float.
+// Raises `vMax` to v: the caller sends v > 115.4 (t < -80, also x = +-inf with beta * x = -inf, where 2^v = inf would
+// give x * 0 = NaN) to the cold path.
+__device__ __forceinline__ float swishHalfFast(float x, float negHi, float& vMax)
+{
+    float const v = negHi * x;
+    vMax = fmaxf(vMax, v);
+    return x * rcpApprox(1.F + ex2Approx(v));
 }
 
 // Rare path: t < -80 (u < -115.4), where exp(t) < 2^-115 so 1 + exp(t) == 1 and y = x * 2^(u + uLo): the power of
@@ -172,6 +211,16 @@ struct alignas(16) Pack
     T v[kSize];
 };
 
+// Packs per thread in the vector kernel. FP16/BF16 keep two 16-byte loads in flight per thread: with their short
+// arithmetic a thread spends most of its life waiting for memory. On an H200, one pack per thread was 0.5-0.7 %
+// faster at 64M-256M elements but swung between 0.86x and 1.02x copy at 16M (data about the size of L2), two packs
+// held 0.98-0.99x there (README "Performance").
+template <typename T>
+struct PacksPerThread
+{
+    static constexpr int value = sizeof(T) == 2 ? SWISH_HALF_PACKS_PER_THREAD : 1;
+};
+
 // Kernel modes, chosen per launch on the host.
 enum Mode : int
 {
@@ -179,6 +228,21 @@ enum Mode : int
     kBetaZero = 1, // x / 2
     kHugeBeta = 2  // |beta| > 2.3e38: double precision for every element
 };
+
+// The (rare) cold elements of a pack, redone from the intact input pack.
+template <typename T>
+__device__ __forceinline__ void swishPackCold(Pack<T> const& in, Pack<T>& out, ScaledBeta const& b)
+{
+#pragma unroll
+    for (int k = 0; k < Pack<T>::kSize; ++k)
+    {
+        float const x = Convert<T>::toFloat(in.v[k]);
+        if (b.hi * x < kColdBelow)
+        {
+            out.v[k] = Convert<T>::fromFloat(swishColdFloat(x, b));
+        }
+    }
+}
 
 // One pack in, one pack out. The input pack stays intact so that the (rare) cold elements can be redone from it
 // without keeping float copies of every element alive.
@@ -205,22 +269,37 @@ __device__ __forceinline__ Pack<T> swishPack(Pack<T> const& in, ScaledBeta const
         return out;
     }
     bool cold = false;
+    if constexpr (sizeof(T) == 2)
+    {
+        // Pairs: one conversion pair in, one packing conversion out.
+        using Pair = typename Convert<T>::Pair;
+        Pair const* inPairs = reinterpret_cast<Pair const*>(in.v);
+        Pair* outPairs = reinterpret_cast<Pair*>(out.v);
+        float const negHi = -b.hi;
+        float vMax = -INFINITY; // NaN inputs leave it alone (fmaxf ignores NaN) and propagate through the fast path
 #pragma unroll
-    for (int k = 0; k < Pack<T>::kSize; ++k)
-    {
-        out.v[k] = Convert<T>::fromFloat(swishFast(Convert<T>::toFloat(in.v[k]), b, cold));
+        for (int k = 0; k < Pack<T>::kSize / 2; ++k)
+        {
+            float2 const x = Convert<T>::toFloat2(inPairs[k]);
+            float const y0 = swishHalfFast(x.x, negHi, vMax);
+            float const y1 = swishHalfFast(x.y, negHi, vMax);
+            outPairs[k] = Convert<T>::fromFloat2(y0, y1);
+        }
+        cold = vMax > -kColdBelow;
     }
-    if (cold)
+    else
     {
+        float uMin = INFINITY;
 #pragma unroll
         for (int k = 0; k < Pack<T>::kSize; ++k)
         {
-            float const x = Convert<T>::toFloat(in.v[k]);
-            if (b.hi * x < kColdBelow)
-            {
-                out.v[k] = Convert<T>::fromFloat(swishColdFloat(x, b));
-            }
+            out.v[k] = Convert<T>::fromFloat(swishFast(Convert<T>::toFloat(in.v[k]), b, uMin));
         }
+        cold = uMin < kColdBelow;
+    }
+    if (cold)
+    {
+        swishPackCold(in, out, b);
     }
     return out;
 }
@@ -237,9 +316,19 @@ __device__ __forceinline__ T swishOne(T in, ScaledBeta const& b)
     {
         return Convert<T>::fromFloat(0.5F * x);
     }
-    bool cold = false;
-    float const y = swishFast(x, b, cold);
-    return Convert<T>::fromFloat(cold ? swishColdFloat(x, b) : y);
+    if (b.hi * x < kColdBelow)
+    {
+        return Convert<T>::fromFloat(swishColdFloat(x, b));
+    }
+    float unused = 0.F;
+    if constexpr (sizeof(T) == 2)
+    {
+        return Convert<T>::fromFloat(swishHalfFast(x, -b.hi, unused));
+    }
+    else
+    {
+        return Convert<T>::fromFloat(swishFast(x, b, unused));
+    }
 }
 
 template <typename T>
@@ -252,32 +341,52 @@ __device__ __forceinline__ void storePack(Pack<T>* dst, Pack<T> const& value)
 #endif
 }
 
-// Elements [0, head) and [tailStart, n) scalar; the 16-byte-aligned body [head, tailStart) as Pack<T> vectors, one
-// pack per thread, grid-stride beyond the grid cap (kMaxWaves). in and out have the same address modulo 16, so one
-// head aligns both. in == out (in place) is allowed, which is why the pointers are not __restrict__.
+// Elements [0, head) and [tailStart, n) scalar; the 16-byte-aligned body [head, tailStart) as Pack<T> vectors,
+// kPacks per thread (block b covers packs [b * kThreads * kPacks, (b + 1) * kThreads * kPacks), each load coalesced
+// across the block), grid-stride beyond the grid cap (kMaxWaves). in and out have the same address modulo 16, so
+// one head aligns both. in == out (in place) is allowed, which is why the pointers are not __restrict__.
 template <typename T, int kMode>
 __global__ void __launch_bounds__(kThreads) swishVectorKernel(
     T const* in, T* out, int64_t head, int64_t nPacks, int64_t tailStart, int64_t n, ScaledBeta beta)
 {
-    int64_t const tid = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
-    int64_t const gridThreads = static_cast<int64_t>(gridDim.x) * kThreads;
-    if (tid < head)
+    constexpr int kPacks = PacksPerThread<T>::value;
+    if (blockIdx.x == 0) // head and tail are shorter than a pack: one uniform test keeps them off other blocks' path
     {
-        out[tid] = swishOne<T, kMode>(in[tid], beta);
-    }
-    if (tid < n - tailStart)
-    {
-        out[tailStart + tid] = swishOne<T, kMode>(in[tailStart + tid], beta);
+        int const t = static_cast<int>(threadIdx.x);
+        if (t < head)
+        {
+            out[t] = swishOne<T, kMode>(in[t], beta);
+        }
+        if (t < n - tailStart)
+        {
+            out[tailStart + t] = swishOne<T, kMode>(in[tailStart + t], beta);
+        }
     }
 
     Pack<T> const* src = reinterpret_cast<Pack<T> const*>(in + head);
     Pack<T>* dst = reinterpret_cast<Pack<T>*>(out + head);
-    for (int64_t i = tid; i < nPacks; i += gridThreads)
+    int64_t const stride = static_cast<int64_t>(gridDim.x) * kThreads * kPacks;
+    for (int64_t i = static_cast<int64_t>(blockIdx.x) * kThreads * kPacks + threadIdx.x; i < nPacks; i += stride)
     {
-        // One 16-byte load into registers first: passing src[i] by reference lets the compiler read it element by
-        // element (in and out may alias), which measured about 2 % below copy bandwidth for FP16/BF16 on an H100.
-        Pack<T> const value = src[i];
-        storePack(dst + i, swishPack<T, kMode>(value, beta));
+        // Every load into registers first: passing src[i] by reference lets the compiler read it element by element
+        // (in and out may alias), which measured about 2 % below copy bandwidth for FP16/BF16 on an H100.
+        Pack<T> values[kPacks];
+#pragma unroll
+        for (int p = 0; p < kPacks; ++p)
+        {
+            if (p == 0 || i + p * kThreads < nPacks)
+            {
+                values[p] = src[i + p * kThreads];
+            }
+        }
+#pragma unroll
+        for (int p = 0; p < kPacks; ++p)
+        {
+            if (p == 0 || i + p * kThreads < nPacks)
+            {
+                storePack(dst + i + p * kThreads, swishPack<T, kMode>(values[p], beta));
+            }
+        }
     }
 }
 
@@ -374,7 +483,8 @@ cudaError_t launchAs(cudaStream_t stream, T const* input, T* output, int64_t n, 
         int64_t const head = misalignment == 0 ? 0 : (n < packSize - misalignment ? n : packSize - misalignment);
         int64_t const nPacks = (n - head) / packSize;
         int64_t const tailStart = head + nPacks * packSize;
-        int64_t blocks = (nPacks + kThreads - 1) / kThreads;
+        int64_t const packsPerBlock = static_cast<int64_t>(kThreads) * PacksPerThread<T>::value;
+        int64_t blocks = (nPacks + packsPerBlock - 1) / packsPerBlock;
         gridLimit = gridLimit * kMaxWaves;
         gridLimit = gridLimit > INT32_MAX ? INT32_MAX : gridLimit;
         blocks = blocks < 1 ? 1 : (blocks > gridLimit ? gridLimit : blocks);
