@@ -168,7 +168,10 @@ def versions() -> dict[str, str]:
     if not commit:
         try:
             commit = subprocess.run(
-                ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+                ["git", "-C", str(REPO), "describe", "--always", "--dirty", "--abbrev=7"],
+                capture_output=True,
+                text=True,
+                check=False,
             ).stdout.strip()
         except OSError:
             commit = ""
