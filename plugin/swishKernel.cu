@@ -213,8 +213,8 @@ struct alignas(16) Pack
 
 // Packs per thread in the vector kernel. FP16/BF16 keep two 16-byte loads in flight per thread: with their short
 // arithmetic a thread spends most of its life waiting for memory. On an H200, one pack per thread was 0.5-0.7 %
-// faster at 64M-256M elements but swung between 0.86x and 1.02x copy at 16M (data about the size of L2), two packs
-// held 0.98-0.99x there (README "Performance").
+// faster at 64M-256M elements but swung between 0.86x and 1.02x copy at 16M (data about the size of L2) where two
+// packs held 0.97-1.00x in the same process; two packs swung too in a later run (README "Performance").
 template <typename T>
 struct PacksPerThread
 {
