@@ -63,5 +63,23 @@ if LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" ldd "$stub" | 
   need_system_package "libpython${pyver}" "Triton's Python-backend stub needs libpython${pyver}.so"
 fi
 
+# nvidia-pytriton's 3.13 stub carries its own libpython (3.13.0, in nvidia_pytriton.libs), built with other modules
+# compiled in than the interpreter's. With Debian 13's python3.13 (_datetime built in, so absent from lib-dynload)
+# `import datetime` falls back to pure Python inside the stub and NumPy does not import there ("PyCapsule_Import could
+# not import module "datetime""). The stub gets the interpreter's own libpython, which matches the standard library
+# it imports.
+bundled_libpython=$(LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" ldd "$stub" |
+  awk '$1 ~ /^libpython/ && $3 ~ /nvidia_pytriton\.libs/ { print $3 }')
+if [ -n "$bundled_libpython" ]; then
+  own=$("$venv/bin/python" -c 'import os, sysconfig as s; print(os.path.join(s.get_config_var("LIBDIR") or "", s.get_config_var("INSTSONAME") or ""))')
+  case "$own" in
+    *.so*)
+      [ -f "$own" ] || need_system_package "libpython${pyver}" "Triton's Python-backend stub needs libpython${pyver}.so"
+      say "the Python-backend stub runs this interpreter's $own (not the libpython bundled with nvidia-pytriton)"
+      ln -sf "$own" "$bundled_libpython"
+      ;;
+  esac
+fi
+
 "$venv/bin/python" -m swish_triton.perf.perf_analyzer_binary >/dev/null
 say "environment ready: $venv"
