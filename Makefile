@@ -46,7 +46,7 @@ format: $(STAMP)
 	$(PY) -m ruff check --fix .
 
 serve: $(STAMP)
-	$(PY) -m swish_triton.serving.launcher --model-repository model_repository
+	$(PY) -m swish_triton.serving --model-repository model_repository
 
 # URLs from the environment (TRITON_HTTP_URL/TRITON_GRPC_URL, TRITON_URL, SWISH_TRITON_HOST, SWISH_HTTP_PORT/SWISH_GRPC_PORT).
 validate: $(STAMP)

@@ -4,7 +4,7 @@
     python bench/soak.py                                  # 5 minutes, c=32, HTTP then gRPC, swish_py
     python bench/soak.py --duration 20 -i grpc -c 16      # a short soak
 
-The launcher runs as its own process (``python -m swish_triton.serving.launcher`` on free 127.0.0.1 ports); the
+The launcher runs as its own process (``python -m swish_triton.serving`` on free 127.0.0.1 ports); the
 load comes from ``client/concurrency_driver.py`` (gevent, every response compared with ``swish_ref``). Prints one
 line per protocol (requests, errors, mismatches, throughput, p50/p99, server memory before and after), appends them
 to ``--output`` as CSV rows with the host and software versions, and exits non-zero on any error or mismatch.
@@ -76,7 +76,7 @@ def start_launcher(model: str, extra: list[str]) -> tuple[subprocess.Popen[str],
     cmd = [
         sys.executable,
         "-m",
-        "swish_triton.serving.launcher",
+        "swish_triton.serving",
         "--model-repository",
         str(REPO / "model_repository"),
         "--http-port",
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for protocol in args.protocol:
             rss_before = tree_rss_mib(proc.pid)
-            # The launcher process holds the front; its descendants are tritonserver and the stubs.
+            # The launcher's descendants are tritonserver and the stubs.
             cpu_launcher, cpu_server = cpu_seconds([proc.pid]), cpu_seconds(descendants(proc.pid))
             driver = subprocess.run(
                 [

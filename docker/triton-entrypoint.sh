@@ -16,6 +16,9 @@
 #   TRITON_LOG_VERBOSE    tritonserver --log-verbose level (default 0)
 #   TRITON_ALLOW_CLIENT_SHM  true: add --allow-client-shm=true (Triton 26.04 and later refuse client shared memory
 #                         without it; earlier releases do not know the flag)
+#   SWISH_ALLOW_UNFIXED_TRITON  1: start even when the image's tritonserver is older than 2.68.0 (NGC 26.04), the
+#                         first with every fix for the tensor shapes that crash earlier releases (docs/security.md);
+#                         for stand-in images in tests, never for a server others can reach
 #
 # Extra arguments are passed to tritonserver.
 set -euo pipefail
@@ -34,6 +37,24 @@ mode=${SWISH_PLUGIN_LOADING:-backend-config}
 models=${SWISH_MODELS:-all}
 key=${SWISH_API_KEY:-}
 header=${SWISH_API_KEY_HEADER:-swish-api-key}
+
+# Image fact: NGC's Triton images set TRITON_SERVER_VERSION. Releases before 2.68.0 (26.04) crash on tensor shapes
+# whose element count or byte size overflows (triton-inference-server/server#8182 in 2.58.0, common#151 with
+# core#480 in 2.67.0, server#8676 in 2.68.0).
+min_version=2.68.0
+version=${TRITON_SERVER_VERSION:-}
+if [ -z "$version" ]; then
+  die "image fact failed: TRITON_SERVER_VERSION is not set; NGC's tritonserver images set it (e.g. 2.68.0)"
+fi
+if [ "$(printf '%s\n%s\n' "$min_version" "$version" | sort -V | head -n 1)" != "$min_version" ]; then
+  if [ "${SWISH_ALLOW_UNFIXED_TRITON:-}" != "1" ]; then
+    die "this image's tritonserver is $version; releases before $min_version (NGC 26.04) crash on some tensor" \
+      "shapes a client can send (docs/security.md): build with NGC_RELEASE=26.04 or later" \
+      "(SWISH_ALLOW_UNFIXED_TRITON=1 starts it anyway, for tests only)"
+  fi
+  say "warning: tritonserver $version crashes on some tensor shapes a client can send; started anyway" \
+    "(SWISH_ALLOW_UNFIXED_TRITON=1)"
+fi
 
 if [ -z "$key" ]; then
   die "SWISH_API_KEY is not set. The model-repository, shared-memory, logging and trace APIs are restricted to" \

@@ -220,14 +220,14 @@ def test_docker_compose_config_defaults() -> None:
         ("127.0.0.1", "8001", 8001),
         ("127.0.0.1", "8002", 8002),
     }
-    assert triton["image"] == "swish-triton-server:25.12"
-    assert config["services"]["perf"]["image"] == "nvcr.io/nvidia/tritonserver:25.12-py3-sdk"
+    assert triton["image"] == "swish-triton-server:26.04"
+    assert config["services"]["perf"]["image"] == "nvcr.io/nvidia/tritonserver:26.04-py3-sdk"
     assert triton["environment"]["SWISH_PLUGIN_LOADING"] == "backend-config"
     assert triton["environment"]["SWISH_MODELS"] == "all"
     assert int(triton["shm_size"]) >= 1 << 30
     assert triton["ulimits"]["memlock"] in (-1, {"soft": -1, "hard": -1})
-    assert triton["build"]["args"]["TRITON_IMAGE"] == "nvcr.io/nvidia/tritonserver:25.12-py3"
-    assert triton["build"]["args"]["TENSORRT_IMAGE"] == "nvcr.io/nvidia/tensorrt:25.12-py3"
+    assert triton["build"]["args"]["TRITON_IMAGE"] == "nvcr.io/nvidia/tritonserver:26.04-py3"
+    assert triton["build"]["args"]["TENSORRT_IMAGE"] == "nvcr.io/nvidia/tensorrt:26.04-py3"
     assert {"engines", "triton"} <= config["services"].keys()
 
 
@@ -240,7 +240,7 @@ def test_docker_compose_config_cpu_way() -> None:
     assert triton["build"]["target"] == "server"
     assert triton["build"]["args"]["SWISH_BUILD_PLUGIN"] == "0"
     assert triton["build"]["args"]["TENSORRT_IMAGE"] == triton["build"]["args"]["TRITON_IMAGE"]
-    assert triton["image"] == "swish-triton-server:25.12-cpu"
+    assert triton["image"] == "swish-triton-server:26.04-cpu"
     env = triton["environment"]
     assert (env["SWISH_PLUGIN_LOADING"], env["SWISH_MODELS"], env["SWISH_CHECK_ENGINES"]) == ("none", "python", "0")
     assert env["SWISH_MODEL_REPOSITORY"] == "/opt/swish/model_repository"
@@ -307,6 +307,7 @@ def entrypoint_env(tmp_path: Path) -> dict[str, Any]:
         "SWISH_PLUGIN_LIB": str(libc),
         "SWISH_CHECK_ENGINES": "0",
         "SWISH_API_KEY": API_KEY,
+        "TRITON_SERVER_VERSION": "2.68.0",
     }
     return {"env": env, "repo": repo, "tmp": tmp_path}
 
@@ -335,6 +336,31 @@ def test_triton_entrypoint_refuses_without_a_usable_key(entrypoint_env: dict[str
     assert not _tritonserver_args(proc), "tritonserver must not start"
     if not key:
         assert "is not set" in proc.stderr and "openssl rand -hex 32" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("version", "allow", "starts"),
+    [
+        ("2.68.0", "", True),
+        ("2.72.0", "", True),
+        ("2.100.0", "", True),
+        ("2.67.0", "", False),
+        ("2.51.0", "", False),
+        ("2.51.0", "1", True),
+        ("", "", False),
+    ],
+)
+def test_triton_entrypoint_refuses_a_tritonserver_without_the_crash_fixes(
+    entrypoint_env: dict[str, Any], version: str, allow: str, starts: bool
+) -> None:
+    env = {**entrypoint_env["env"], "TRITON_SERVER_VERSION": version, "SWISH_ALLOW_UNFIXED_TRITON": allow}
+    proc = _run_triton_entrypoint(env)
+    assert bool(_tritonserver_args(proc)) == starts, proc.stderr
+    if not starts:
+        assert proc.returncode == 64
+        assert ("is not set" if not version else f"tritonserver is {version}") in proc.stderr
+    elif allow:
+        assert "warning: tritonserver 2.51.0 crashes on some tensor shapes" in proc.stderr
 
 
 def _stub_preload(proc: subprocess.CompletedProcess[str]) -> str | None:

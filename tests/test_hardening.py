@@ -1,5 +1,6 @@
-"""The hardened embedded server against a real tritonserver: hostile shapes, dead stubs, crashes, the locked control
-plane, clean shutdown under load, broken repository entries and NumPy 2 inside the stub. 127.0.0.1 only."""
+"""The embedded server against a real tritonserver 2.51: the requests that crash it, dead stubs, crashes and
+restarts, honest readiness, the locked control plane, clean shutdown under load, large requests, broken repository
+entries and NumPy 2 inside the stub. 127.0.0.1 only."""
 
 from __future__ import annotations
 
@@ -21,31 +22,24 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-import grpc
 import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
-from tritonclient.grpc import service_pb2, service_pb2_grpc
 from tritonclient.utils import InferenceServerException
 
+from swish_triton.clients import hostile
 from swish_triton.reference import swish_ref
 from swish_triton.serving import server_processes
-from swish_triton.serving.control_api import GRPC_HEADER_PREFIX
+from swish_triton.serving.control_api import GRPC_HEADER_PREFIX, http_call
 from swish_triton.serving.health import main as health_main
 from swish_triton.serving.launcher import LauncherError, TritonServer, free_port, port_is_free
-from swish_triton.serving.native_front import accepts_compressed_requests, front_binary
 
 REPO = Path(__file__).resolve().parent.parent
 API_KEY = "test-key-0123456789abcdef"
-HOSTILE_SHAPES = {
-    "[1, 2^62]": [1, 2**62],
-    "[64, 2^63-1]": [64, 2**63 - 1],
-    "[1, 2^62-1]": [1, 2**62 - 1],
-    "[1, 2^34]": [1, 2**34],
-    "[2, 2^63]": [2, 2**63],
-    "[4, 2^61]": [4, 2**61],
-}
+# Seconds from a crash (or a stub's death) until correct answers again: measured 1.4-3.5 s on a 2-core host
+# (docs/security.md); the bound leaves room for a loaded CI machine.
+RECOVERY_BOUND_S = 10.0
 
 
 def server_on_free_ports(repo: Path, **kwargs: object) -> TritonServer:
@@ -62,20 +56,6 @@ def hardened(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonServer]
         REPO / "model_repository", models=["swish_py", "identity_py"], log_path=log, api_key=API_KEY
     )
     with server:
-        yield server
-
-
-@pytest.fixture(scope="module", params=["native", "python"])
-def guarded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonServer]:
-    """A server behind each front: the C relay (the default) and the Python front (where no compiler is found)."""
-    if request.param == "native" and front_binary() is None:
-        pytest.skip("no C compiler builds the native front here")
-    log = tmp_path_factory.mktemp(f"guarded-{request.param}") / "tritonserver.log"
-    server = server_on_free_ports(
-        REPO / "model_repository", models=["swish_py"], log_path=log, api_key=API_KEY, front_kind=request.param
-    )
-    with server:
-        assert server.front_in_use == request.param
         yield server
 
 
@@ -96,6 +76,16 @@ def correct_answers(server: TritonServer, timeout_s: float = 0.0) -> None:
             client.close()
 
 
+def nothing_left_behind(server: TritonServer) -> None:
+    """Every stub of this launch is a child of the tritonserver now running, and every /dev/shm file of this launch
+    belongs to one of them: nothing of a crashed server or of a dead stub remains."""
+    stubs = server_processes.stub_processes(server.shm_prefix)
+    parents = {int(Path(f"/proc/{s.pid}/stat").read_text().rsplit(")", 1)[1].split()[1]) for s in stubs}
+    assert parents <= {server.pid}, (parents, server.pid)
+    regions = {p.name for p in server_processes.shm_regions(server.shm_prefix)}
+    assert regions <= {s.region for s in stubs}, regions - {s.region for s in stubs}
+
+
 def http_post(url: str, path: str, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
     request = urllib.request.Request(f"http://{url}{path}", data=body, method="POST", headers=headers or {})
     try:
@@ -105,201 +95,68 @@ def http_post(url: str, path: str, body: bytes, headers: dict[str, str] | None =
         return exc.code, exc.read()
 
 
-# --- hostile shapes -----------------------------------------------------------------------------------------------
+def wait_for(predicate, timeout_s: float, step_s: float = 0.05) -> float | None:  # noqa: ANN001
+    """Seconds until predicate() held, or None."""
+    began = time.monotonic()
+    while time.monotonic() - began < timeout_s:
+        if predicate():
+            return time.monotonic() - began
+        time.sleep(step_s)
+    return None
 
 
-@pytest.mark.parametrize("shape", HOSTILE_SHAPES.values(), ids=HOSTILE_SHAPES.keys())
-@pytest.mark.parametrize("form", ["http-json", "http-binary", "http-binary-empty"])
-def test_hostile_shape_over_http_is_refused_and_the_server_keeps_serving(
-    guarded: TritonServer, form: str, shape: list[int]
+# --- the requests that crash tritonserver 2.51 ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", hostile.CRASH_CASES, ids=[c.name for c in hostile.CRASH_CASES])
+def test_a_crash_shape_is_survived_or_recovered_from_within_the_bound(
+    hardened: TritonServer, case: hostile.Case
 ) -> None:
-    tensor = {"name": "INPUT0", "datatype": "FP32", "shape": shape}
-    if form == "http-json":
-        status, body = http_post(
-            guarded.http_url, "/v2/models/swish_py/infer", json.dumps({"inputs": [{**tensor, "data": [1.0]}]}).encode()
-        )
-    else:
-        data = b"" if form == "http-binary-empty" else np.ones(1, np.float32).tobytes()
-        header = json.dumps({"inputs": [{**tensor, "parameters": {"binary_data_size": len(data)}}]}).encode()
-        status, body = http_post(
-            guarded.http_url,
-            "/v2/models/swish_py/infer",
-            header + data,
-            {"Inference-Header-Content-Length": str(len(header)), "Content-Type": "application/octet-stream"},
-        )
-    assert status == 400, body
-    assert "shape" in json.loads(body)["error"]
-    correct_answers(guarded)
+    target = hostile.Target(hardened.http_url, hardened.grpc_url, "swish_py")
+    assert wait_for(lambda: hostile.serving(target), 30) is not None
+    outcome = hostile.run_case(case, target, recovery_timeout_s=3 * RECOVERY_BOUND_S)
+    print(outcome.line())
+    if outcome.result == "died":
+        assert outcome.back_after_s is not None and outcome.back_after_s <= RECOVERY_BOUND_S, outcome.line()
+    correct_answers(hardened)
+    nothing_left_behind(hardened)
 
 
-def grpc_shape(shape: list[int]) -> list[int]:
-    # A dimension of 2^63 does not fit gRPC's int64; on the wire it arrives as -2^63, which is what we send.
-    return [d - 2**64 if d > 2**63 - 1 else d for d in shape]
+def test_the_hostile_command_needs_its_flag_and_reports_each_case(hardened: TritonServer) -> None:
+    urls = ["-u", f"http={hardened.http_url}", "-u", f"grpc={hardened.grpc_url}"]
+    assert hostile.main([*urls, "--case", "malformed"]) == 2  # destructive: refused without --destructive
+    assert hostile.main(["--list"]) == 0
+    abuse = ["--case", "malformed JSON", "--case", "wrong datatype", "--case", "NaN"]
+    assert hostile.main([*urls, *abuse, "--destructive"]) == 0
+    assert hostile.main([*urls, "--case", "JSON shape [1, 2^34]", "--destructive"]) == 1  # it crashed (and came back)
+    assert hostile.main(["-u", f"127.0.0.1:{free_port()}", "--destructive"]) == 3
+    correct_answers(hardened, timeout_s=RECOVERY_BOUND_S)
 
 
-@pytest.mark.parametrize("shape", HOSTILE_SHAPES.values(), ids=HOSTILE_SHAPES.keys())
-@pytest.mark.parametrize("data", ["empty", "one-element"])
-def test_hostile_shape_over_grpc_is_refused_and_the_server_keeps_serving(
-    guarded: TritonServer, shape: list[int], data: str
-) -> None:
-    raw = b"" if data == "empty" else np.ones(1, np.float32).tobytes()
-    request = service_pb2.ModelInferRequest(
-        model_name="swish_py",
-        inputs=[
-            service_pb2.ModelInferRequest.InferInputTensor(name="INPUT0", datatype="FP32", shape=grpc_shape(shape))
-        ],
-        raw_input_contents=[raw],
-    )
-    with grpc.insecure_channel(guarded.grpc_url) as channel:
-        stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
-        with pytest.raises(grpc.RpcError) as info:
-            stub.ModelInfer(request, timeout=30)
-        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-        assert "shape" in info.value.details()
-        # The streaming form: the stream ends with the same status and reason.
-        with pytest.raises(grpc.RpcError) as info:
-            list(stub.ModelStreamInfer(iter([request]), timeout=30))
-        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-        assert "shape" in info.value.details()
-    correct_answers(guarded)
-
-
-def test_grpc_streaming_still_serves_good_requests(guarded: TritonServer) -> None:
-    x = np.linspace(-1, 1, 16, dtype=np.float32).reshape(1, -1)
-    request = service_pb2.ModelInferRequest(
-        model_name="swish_py",
-        inputs=[service_pb2.ModelInferRequest.InferInputTensor(name="INPUT0", datatype="FP32", shape=[1, 16])],
-        raw_input_contents=[x.tobytes()],
-    )
-    with grpc.insecure_channel(guarded.grpc_url) as channel:
-        replies = list(service_pb2_grpc.GRPCInferenceServiceStub(channel).ModelStreamInfer(iter([request] * 3)))
-    assert len(replies) == 3 and not any(r.error_message for r in replies)
-    out = np.frombuffer(replies[0].infer_response.raw_output_contents[0], np.float32).reshape(1, -1)
-    np.testing.assert_allclose(out, swish_ref(x), rtol=1e-6)
-
-
-def raw_http(url: str, payload: bytes, responses: int = 1) -> list[tuple[int, bytes]]:
-    """Send bytes as they are on one connection; read that many responses (status, body)."""
-    host, port = url.rsplit(":", 1)
-    out = []
-    with socket.create_connection((host, int(port)), timeout=30) as sock, sock.makefile("rb") as reader:
-        sock.sendall(payload)
-        for _ in range(responses):
-            status = int(reader.readline().split()[1])
-            length = 0
-            while (line := reader.readline()) not in (b"\r\n", b""):
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(value)
-            out.append((status, reader.read(length)))
-    return out
-
-
-def infer_request(shape: list[int], data: bytes, extra_headers: str = "") -> tuple[bytes, bytes]:
-    """(head, body) of an HTTP inference request with binary data."""
-    tensor = {"name": "INPUT0", "datatype": "FP32", "shape": shape, "parameters": {"binary_data_size": len(data)}}
-    header = json.dumps({"inputs": [tensor]}).encode()
-    body = header + data
-    return (
-        f"POST /v2/models/swish_py/infer HTTP/1.1\r\nHost: x\r\nInference-Header-Content-Length: {len(header)}\r\n"
-        f"Content-Type: application/octet-stream\r\n{extra_headers}"
-    ).encode() + (b"" if "chunked" in extra_headers else f"Content-Length: {len(body)}\r\n".encode()) + b"\r\n", body
-
-
-def test_pipelined_requests_are_answered_in_order_and_a_hostile_one_among_them_is_refused(
-    guarded: TritonServer,
-) -> None:
-    x = np.linspace(-2, 2, 8, dtype=np.float32)
-    good_head, good_body = infer_request([1, 8], x.tobytes())
-    bad_head, bad_body = infer_request([4, 2**61], b"")
-    replies = raw_http(guarded.http_url, good_head + good_body + bad_head + bad_body + good_head + good_body, 3)
-    assert [status for status, _ in replies] == [200, 400, 200]
-    assert "shape" in json.loads(replies[1][1])["error"]
-    for _, body in (replies[0], replies[2]):
-        out = np.array(json.loads(body)["outputs"][0]["data"], np.float32)
-        np.testing.assert_allclose(out, swish_ref(x), rtol=1e-6)
-    correct_answers(guarded)
-
-
-def test_chunked_and_compressed_requests_are_checked_too(guarded: TritonServer) -> None:
-    import gzip
-
-    binary = front_binary() if guarded.front_in_use == "native" else None
-    compressed = binary is None or accepts_compressed_requests(binary)
-
-    # Chunked: the hostile shape is refused; a good request in chunks is served.
-    for shape, data, expected in (([1, 2**62], b"", 400), ([1, 8], np.ones(8, np.float32).tobytes(), 200)):
-        head, body = infer_request(shape, data, "Transfer-Encoding: chunked\r\n")
-        chunked = b"".join(b"%x\r\n%s\r\n" % (len(body[i : i + 7]), body[i : i + 7]) for i in range(0, len(body), 7))
-        [(status, reply)] = raw_http(guarded.http_url, head + chunked + b"0\r\n\r\n")
-        assert status == expected, reply
-    # gzip: the JSON of a compressed request is inflated and checked (a front built without zlib refuses it).
-    header = json.dumps({"inputs": [{"name": "INPUT0", "datatype": "FP32", "shape": [1, 2**62], "data": [1.0]}]})
-    status, reply = http_post(
-        guarded.http_url, "/v2/models/swish_py/infer", gzip.compress(header.encode()), {"Content-Encoding": "gzip"}
-    )
-    assert status == 400, reply
-    if not compressed:
-        assert "compressed" in json.loads(reply)["error"]
-        return
-    assert "shape" in json.loads(reply)["error"], reply
-    # Good compressed requests through the clients' own compression (HTTP gzip, gRPC gzip) are served.
-    x = np.linspace(-3, 3, 8, dtype=np.float32).reshape(1, -1)
-    for module, url, compression in (
-        (httpclient, guarded.http_url, {"request_compression_algorithm": "gzip"}),
-        (grpcclient, guarded.grpc_url, {"compression_algorithm": "gzip"}),
-    ):
-        client = module.InferenceServerClient(url)
-        inp = module.InferInput("INPUT0", [1, 8], "FP32")
-        inp.set_data_from_numpy(x)
-        out = client.infer("swish_py", [inp], **compression).as_numpy("OUTPUT0")
-        np.testing.assert_allclose(out, swish_ref(x), rtol=1e-6)
-        client.close()
-    correct_answers(guarded)
-
-
-def test_malformed_requests_get_a_clear_error(guarded: TritonServer) -> None:
-    status, reply = http_post(guarded.http_url, "/v2/models/swish_py/infer", b'{"inputs": [')
-    assert status == 400 and "does not parse" in json.loads(reply)["error"]
-    status, reply = http_post(guarded.http_url, "/v2/models/swish_py/infer", b"[" * 100_000 + b"]" * 100_000)
-    assert status == 400, reply
-    [(status, _)] = raw_http(guarded.http_url, b"GARBAGE\r\n\r\n")
-    assert status == 400
-    # A gRPC message that hides its hostile input behind an unknown group field is still read and refused.
-    request = service_pb2.ModelInferRequest(
-        model_name="swish_py",
-        inputs=[service_pb2.ModelInferRequest.InferInputTensor(name="INPUT0", datatype="FP32", shape=[4, 2**61])],
-        raw_input_contents=[b""],
-    ).SerializeToString() + bytes([(15 << 3) | 3, 8, 1, (15 << 3) | 4])
-    with grpc.insecure_channel(guarded.grpc_url) as channel:
-        call = channel.unary_unary("/inference.GRPCInferenceService/ModelInfer")
-        with pytest.raises(grpc.RpcError) as info:
-            call(request, timeout=30)
-    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "shape" in info.value.details()
-    correct_answers(guarded)
-
-
-# --- self-healing -------------------------------------------------------------------------------------------------
+# --- self-healing, and readiness that tells the truth ---------------------------------------------------------------
 
 
 class Load:
     """gRPC requests from a few threads until stopped; counts successes and failures with their times."""
 
-    def __init__(self, grpc_url: str, threads: int = 4) -> None:
-        self.grpc_url, self.ok, self.failures = grpc_url, 0, []
+    def __init__(self, grpc_url: str, threads: int = 4, model: str = "swish_py") -> None:
+        self.grpc_url, self.model, self.ok, self.failures = grpc_url, model, 0, []
+        self.successes: list[float] = []
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
 
     def _run(self) -> None:
         client = grpcclient.InferenceServerClient(self.grpc_url)
         x = np.linspace(-3, 3, 64, dtype=np.float32).reshape(1, -1)
+        expected = swish_ref(x) if self.model.startswith("swish") else x
         while not self._stop.is_set():
             inp = grpcclient.InferInput("INPUT0", [1, 64], "FP32")
             inp.set_data_from_numpy(x)
             try:
-                out = client.infer("swish_py", [inp], client_timeout=30).as_numpy("OUTPUT0")
-                assert np.allclose(out, swish_ref(x), rtol=1e-6)
+                out = client.infer(self.model, [inp], client_timeout=30).as_numpy("OUTPUT0")
+                assert np.allclose(out, expected, rtol=1e-6)
                 self.ok += 1
+                self.successes.append(time.monotonic())
             except InferenceServerException as exc:
                 self.failures.append((time.monotonic(), str(exc)))
         client.close()
@@ -315,67 +172,161 @@ class Load:
             t.join(timeout=60)
 
 
-def wait_for(predicate, timeout_s: float, step_s: float = 0.05) -> float | None:  # noqa: ANN001
-    """Seconds until predicate() held, or None."""
-    began = time.monotonic()
-    while time.monotonic() - began < timeout_s:
-        if predicate():
-            return time.monotonic() - began
-        time.sleep(step_s)
-    return None
+class ReadinessLog:
+    """Polls server and model readiness every 10 ms in a thread: (time, server 200, model 200)."""
+
+    def __init__(self, url: str, model: str) -> None:
+        self.url, self.model, self.samples = url, model, []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            server = http_call(self.url, "/v2/health/ready", timeout_s=5)[0] == 200
+            model = http_call(self.url, f"/v2/models/{self.model}/ready", timeout_s=5)[0] == 200
+            self.samples.append((time.monotonic(), server, model))
+            time.sleep(0.01)
+
+    def __enter__(self) -> ReadinessLog:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
 
 
-def test_a_killed_stub_under_load_is_reloaded_within_seconds(hardened: TritonServer) -> None:
-    with Load(hardened.grpc_url) as load:
+def test_a_killed_stub_under_load_makes_readiness_false_until_the_model_serves_again(hardened: TritonServer) -> None:
+    with ReadinessLog(hardened.http_url, "swish_py") as readiness, Load(hardened.grpc_url) as load:
         time.sleep(1.0)
         stubs = [s for s in server_processes.stub_processes(hardened.shm_prefix) if s.model == "swish_py"]
         assert len(stubs) == 2
         killed_at = time.monotonic()
         os.kill(stubs[0].pid, signal.SIGKILL)
-        not_ready = wait_for(lambda: not hardened.is_ready(), 10)
-        assert not_ready is not None, "readiness must turn false while the model cannot serve"
-        back = wait_for(hardened.is_ready, 60)
+        assert wait_for(lambda: not hardened.is_ready(), 5) is not None
+        back = wait_for(hardened.is_ready, 3 * RECOVERY_BOUND_S)
         assert back is not None, "the model must be reloaded"
-        recovery_s = not_ready + back
         time.sleep(2.0)
-        ok_before = load.ok
-        failures_before = len(load.failures)
-        time.sleep(3.0)
+    down = [(t, s, m) for t, s, m in readiness.samples if t > killed_at and not (s and m)]
+    assert down, "readiness must turn false while the model cannot serve"
+    first_down, last_down = down[0][0], down[-1][0]
     print(
-        f"killed stub: not ready after {not_ready:.2f} s, serving again {recovery_s:.2f} s after the kill; "
-        f"{failures_before} requests failed meanwhile"
+        f"killed stub: not ready {first_down - killed_at:.3f} s after the kill, ready again "
+        f"{last_down - killed_at:.2f} s after it; {len(load.failures)} requests failed meanwhile"
     )
-    assert recovery_s < 30
-    assert len(load.failures) == failures_before, load.failures[failures_before:][:3]
-    assert load.ok > ok_before
-    assert all(t - killed_at < recovery_s + 2.5 for t, _ in load.failures)
+    assert first_down - killed_at < 0.5
+    assert last_down - killed_at < RECOVERY_BOUND_S
+    # Readiness never said 200 while the model could not answer: between the first and the last not-ready sample
+    # every sample is not ready, and no request failed after readiness came back.
+    assert all(not (s and m) for t, s, m in readiness.samples if first_down <= t <= last_down)
+    assert not [f for f in load.failures if f[0] > last_down + 0.05], load.failures[-3:]
+    # Requests failed only while readiness said so, or within the moment it took to notice (the request the dead
+    # stub held is answered when its generation unloads).
+    assert all(t >= first_down - 0.5 for t, _ in load.failures)
+    assert load.successes and load.successes[-1] > last_down
+    assert hardened.supervisor is not None and hardened.supervisor.reloads >= 1
     alive = {s.pid for s in server_processes.stub_processes(hardened.shm_prefix)}
-    assert stubs[0].pid not in alive and stubs[1].pid not in alive, "the old generation of stubs is gone"
+    assert not {s.pid for s in stubs} & alive, "the old generation of stubs is gone"
     correct_answers(hardened)
+    nothing_left_behind(hardened)
 
 
-def test_a_crashed_tritonserver_is_restarted(hardened: TritonServer) -> None:
-    assert hardened._proc is not None
-    old_pid = hardened._proc.pid
-    old_stubs = {s.pid for s in server_processes.stub_processes(hardened.shm_prefix)}
-    host, port = hardened.http_url.split(":")
-    kept_alive = http.client.HTTPConnection(host, int(port), timeout=30)
-    kept_alive.request("GET", "/v2/models/swish_py")
-    assert kept_alive.getresponse().read()
-    os.kill(old_pid, signal.SIGSEGV)
-    assert wait_for(lambda: not hardened.is_ready(), 10) is not None
-    back = wait_for(hardened.is_ready, 90, 0.1)
-    assert back is not None
-    print(f"tritonserver killed by SIGSEGV: serving again after {back:.1f} s")
-    assert hardened._proc is not None and hardened._proc.pid != old_pid
-    assert not old_stubs & {s.pid for s in server_processes.stub_processes(hardened.shm_prefix)}
-    assert hardened.supervisor is not None and hardened.supervisor.restarts >= 1
-    # A client connection kept alive across the restart still works: the front reconnects to the new tritonserver.
-    kept_alive.request("GET", "/v2/models/swish_py")
-    response = kept_alive.getresponse()
-    assert response.status == 200 and json.loads(response.read())["name"] == "swish_py"
-    kept_alive.close()
+def test_a_crashed_tritonserver_is_restarted_at_once_and_refuses_connections_meanwhile(
+    hardened: TritonServer,
+) -> None:
+    for _ in range(3):  # crashes in a row: each restart is immediate (no backoff for a server that came up)
+        old_pid = hardened.pid
+        assert old_pid is not None
+        crashed_at = time.monotonic()
+        os.kill(old_pid, signal.SIGSEGV)
+        down = wait_for(lambda: http_call(hardened.http_url, "/v2/health/ready", timeout_s=1)[0] == 0, 5)
+        assert down is not None, "while tritonserver is down its ports refuse connections"
+        assert wait_for(lambda old=old_pid: hardened.pid not in (None, old), 3 * RECOVERY_BOUND_S) is not None
+        assert wait_for(hardened.is_ready, 3 * RECOVERY_BOUND_S) is not None
+        back = time.monotonic() - crashed_at
+        print(f"tritonserver killed by SIGSEGV: serving again after {back:.1f} s")
+        assert back <= RECOVERY_BOUND_S
+        correct_answers(hardened)
+        nothing_left_behind(hardened)
+    assert hardened.supervisor is not None and hardened.supervisor.restarts >= 3
+
+
+def test_a_server_that_cannot_start_is_retried_with_backoff(
+    hardened: TritonServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another process takes the HTTP port while tritonserver restarts: the start fails (and readiness from that
+    process is not believed) until the port is free again, retried after 1 s, 2 s, ..."""
+    old_pid = hardened.pid
+    assert old_pid is not None
+    with caplog.at_level(logging.WARNING, logger="swish_triton.serving.supervisor"):
+        os.kill(old_pid, signal.SIGKILL)
+        assert wait_for(lambda: port_is_free("127.0.0.1", hardened.http_port), 10) is not None
+        squatter = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", hardened.http_port))
+        squatter.listen()
+        try:
+            assert wait_for(lambda: "trying again in 2 s" in caplog.text, 60) is not None
+            assert "restart failed" in caplog.text
+        finally:
+            squatter.close()
+        assert wait_for(hardened.is_ready, 60) is not None
     correct_answers(hardened)
+    nothing_left_behind(hardened)
+
+
+def test_a_model_whose_reload_fails_is_not_ready_and_retried_with_backoff(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(REPO / "model_repository" / "identity_py", repo / "identity_py")
+    model_py = repo / "identity_py" / "1" / "model.py"
+    good = model_py.read_text()
+    with server_on_free_ports(repo) as server, caplog.at_level(logging.WARNING, "swish_triton.serving.supervisor"):
+        model_py.write_text("raise RuntimeError('broken on purpose')\n")
+        stub = next(s for s in server_processes.stub_processes(server.shm_prefix) if s.instance != s.model)
+        os.kill(stub.pid, signal.SIGKILL)
+        assert wait_for(lambda: "trying again in 2 s" in caplog.text, 60) is not None
+        assert http_call(server.http_url, "/v2/models/identity_py/ready")[0] != 200
+        assert http_call(server.http_url, "/v2/health/ready")[0] != 200
+        model_py.write_text(good)
+        assert wait_for(server.is_ready, 60) is not None
+        assert "identity_py reloaded" in caplog.text
+
+
+def test_a_model_that_keeps_dying_is_reloaded_each_time(hardened: TritonServer) -> None:
+    assert hardened.supervisor is not None
+    reloads = hardened.supervisor.reloads
+    for _ in range(2):
+        stubs = [s for s in server_processes.stub_processes(hardened.shm_prefix) if s.model == "identity_py"]
+        os.kill(stubs[0].pid, signal.SIGKILL)
+        assert wait_for(lambda: not hardened.is_ready(), 5) is not None
+        assert wait_for(hardened.is_ready, 3 * RECOVERY_BOUND_S) is not None
+    assert hardened.supervisor.reloads == reloads + 2
+    correct_answers(hardened)
+    nothing_left_behind(hardened)
+
+
+# --- large requests ------------------------------------------------------------------------------------------------
+
+
+def test_a_25_mb_request_is_answered_over_http_and_grpc_with_and_without_gzip(hardened: TritonServer) -> None:
+    x = np.random.default_rng(1).standard_normal((1, 25 * 2**20 // 4)).astype(np.float32)
+    for module, url, options in (
+        (httpclient, hardened.http_url, {}),
+        (grpcclient, hardened.grpc_url, {"client_timeout": 60}),
+        (grpcclient, hardened.grpc_url, {"client_timeout": 60, "compression_algorithm": "gzip"}),
+    ):
+        client = module.InferenceServerClient(url)
+        try:
+            inp = module.InferInput("INPUT0", list(x.shape), "FP32")
+            inp.set_data_from_numpy(x)
+            began = time.monotonic()
+            out = client.infer("swish_py", [inp], **options).as_numpy("OUTPUT0")
+            print(f"25 MB over {module.__name__.split('.')[-1]} {options}: {time.monotonic() - began:.2f} s")
+            np.testing.assert_allclose(out, swish_ref(x), rtol=1e-6, atol=1e-30)
+        finally:
+            client.close()
 
 
 # --- locked control plane ------------------------------------------------------------------------------------------
@@ -400,17 +351,6 @@ def upload_body(marker: Path) -> bytes:
     code = UPLOADED_MODEL.format(marker=str(marker)).encode()
     params = {"config": json.dumps(config_json), "file:1/model.py": base64.b64encode(code).decode()}
     return json.dumps({"parameters": params}).encode()
-
-
-def test_a_killed_native_front_is_started_again(hardened: TritonServer) -> None:
-    if hardened.front_in_use != "native":
-        pytest.skip("the server runs the Python front (no C compiler)")
-    front = hardened._front
-    assert front is not None and front._proc is not None  # noqa: SLF001 - the process under test
-    front._proc.kill()  # noqa: SLF001
-    back = wait_for(hardened.is_ready, timeout_s=15)
-    assert back is not None, "the front was not started again"
-    correct_answers(hardened)
 
 
 def test_uploading_model_code_needs_the_key(hardened: TritonServer, tmp_path: Path) -> None:
@@ -452,7 +392,8 @@ def test_control_apis_are_refused_without_the_key_over_http(hardened: TritonServ
     if path.endswith("/unload"):
         status, body = http_post(hardened.http_url, path.replace("/unload", "/load"), b"{}", {"swish-api-key": API_KEY})
         assert status == 200, body
-    assert hardened.is_ready()
+    # An unload (here, or the previous test's) keeps the server not ready until it has finished.
+    assert wait_for(hardened.is_ready, 30) is not None
 
 
 def test_control_apis_need_the_key_over_grpc_and_open_apis_stay_open(hardened: TritonServer) -> None:
@@ -498,7 +439,7 @@ def launcher_cli(http: int, grpc_port: int, *extra: str) -> subprocess.Popen[str
         [
             sys.executable,
             "-m",
-            "swish_triton.serving.launcher",
+            "swish_triton.serving",
             "--model-repository",
             str(REPO / "model_repository"),
             "--http-port",
@@ -548,9 +489,12 @@ def keepalive_load(url: str, results: dict[str, int], stop: threading.Event) -> 
 
 
 def test_sigterm_under_keepalive_load_drains_and_leaves_nothing() -> None:
+    """tritonserver 2.51 goes on answering requests on open HTTP connections after SIGTERM, until the clients close
+    them or --exit-timeout runs out; here they close a second after the signal, as clients do once a balancer has
+    taken the server out of rotation. Nothing fails meanwhile, and nothing is left behind."""
     http_port, grpc_port = free_port(), free_port()
     before_shm = set(os.listdir("/dev/shm"))
-    proc = launcher_cli(http_port, grpc_port, "--exit-timeout", "10")
+    proc = launcher_cli(http_port, grpc_port, "--exit-timeout", "20")
     try:
         lines = wait_serving(proc)
         prefix = next(line.split("/dev/shm/")[1].split("*")[0] for line in lines if "/dev/shm/" in line)
@@ -566,18 +510,22 @@ def test_sigterm_under_keepalive_load_drains_and_leaves_nothing() -> None:
             t.start()
         with grpc_results:
             time.sleep(2.0)
+            ok_before = results.get("ok", 0)
             proc.send_signal(signal.SIGTERM)
+            time.sleep(1.0)
+            ok_after_signal = results.get("ok", 0) - ok_before
+            stop.set()
+            for t in threads:
+                t.join(timeout=30)
             out, _ = proc.communicate(timeout=60)
-        stop.set()
-        for t in threads:
-            t.join(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, out
-    assert results.get("ok", 0) > 0 and not [k for k in results if k.startswith("http 5")], results
     assert "stopped (exit status 0)" in out
-    # gRPC calls fail only once the port is closed (UNAVAILABLE), never mid-request with INTERNAL.
+    assert ok_after_signal > 0, "requests on open connections are still answered after SIGTERM"
+    assert not [k for k in results if k.startswith("http 5")], results
+    # gRPC calls fail only as the model goes away (NOT_FOUND) or the port closes (UNAVAILABLE), never with INTERNAL.
     assert not [f for _, f in grpc_results.failures if "INTERNAL" in f], grpc_results.failures[:3]
     assert not server_processes.stub_processes(prefix)
     assert not any(Path(f"/proc/{s.pid}").exists() for s in stubs)
@@ -616,27 +564,6 @@ def test_leftovers_of_a_killed_launcher_are_removed_by_the_next_launch() -> None
     assert not server_processes.shm_regions(prefix)
 
 
-def test_a_model_that_keeps_dying_is_reloaded_with_backoff(
-    hardened: TritonServer, caplog: pytest.LogCaptureFixture
-) -> None:
-    def kill_one_stub() -> None:
-        stubs = [s for s in server_processes.stub_processes(hardened.shm_prefix) if s.model == "identity_py"]
-        assert stubs
-        os.kill(stubs[0].pid, signal.SIGKILL)
-
-    assert wait_for(hardened.is_ready, 60) is not None
-    with caplog.at_level(logging.WARNING, logger="swish_triton.serving.supervisor"):
-        kill_one_stub()  # (the module's earlier tests may have reloaded it already: then this one waits too)
-        assert wait_for(lambda: "identity_py reloaded" in caplog.text, 60) is not None
-        waited = caplog.text.count("identity_py cannot serve again")
-        kill_one_stub()  # again, right after the reload: the next reload waits
-        assert wait_for(lambda: caplog.text.count("identity_py cannot serve again") > waited, 30) is not None
-        assert not hardened.is_ready()
-        assert wait_for(lambda: caplog.text.count("identity_py reloaded") >= 2, 60) is not None
-    assert wait_for(hardened.is_ready, 30) is not None
-    correct_answers(hardened)
-
-
 def test_a_second_launcher_on_the_same_port_fails_and_the_first_keeps_serving(hardened: TritonServer) -> None:
     second = TritonServer(
         REPO / "model_repository",
@@ -650,34 +577,6 @@ def test_a_second_launcher_on_the_same_port_fails_and_the_first_keeps_serving(ha
         second.start()
     assert not second.running
     correct_answers(hardened)
-
-
-def test_readiness_is_not_fooled_by_another_server_on_tritonservers_port(tmp_path: Path) -> None:
-    impostor_port = free_port()
-    impostor = subprocess.Popen(
-        [sys.executable, "-m", "http.server", str(impostor_port), "--bind", "127.0.0.1", "--directory", str(tmp_path)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    (tmp_path / "v2" / "health").mkdir(parents=True)
-    (tmp_path / "v2" / "health" / "ready").write_text("")
-    sleeper = subprocess.Popen(["sleep", "30"])
-    try:
-        assert wait_for(lambda: port_is_free("127.0.0.1", impostor_port) is False, 10) is not None
-        server = server_on_free_ports(REPO / "model_repository")
-        server.state.upstream_http = f"127.0.0.1:{impostor_port}"
-        server._proc = sleeper  # type: ignore[assignment] - "our" tritonserver, which does not hold the port
-        assert (
-            wait_for(
-                lambda: urllib.request.urlopen(f"http://127.0.0.1:{impostor_port}/v2/health/ready").status == 200, 10
-            )
-            is not None
-        )
-        with pytest.raises(LauncherError, match="another process answers"):
-            server._upstream_ready()
-    finally:
-        impostor.kill()
-        sleeper.kill()
 
 
 # --- broken repository entries, NumPy 2 ------------------------------------------------------------------------------

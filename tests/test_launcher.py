@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import socket
@@ -78,7 +79,7 @@ def test_cli_serves_until_sigterm_and_exits_zero(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "swish_triton.serving.launcher",
+            "swish_triton.serving",
             "--model-repository",
             str(REPO / "model_repository"),
             "--http-port",
@@ -114,7 +115,7 @@ def test_cli_serves_until_sigterm_and_exits_zero(tmp_path: Path) -> None:
 
 def test_help_shows_the_defaults_and_never_the_key() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "swish_triton.serving.launcher", "--help"],
+        [sys.executable, "-m", "swish_triton.serving", "--help"],
         capture_output=True,
         text=True,
         env={**os.environ, "SWISH_API_KEY": "do-not-print-this-key-0123"},
@@ -141,18 +142,41 @@ def test_a_bad_api_key_is_refused_before_anything_starts() -> None:
     assert not server.running
 
 
-def test_without_the_front_tritonserver_answers_the_public_ports() -> None:
+def test_tritonserver_answers_the_public_ports_itself() -> None:
     server = TritonServer(
         REPO / "model_repository",
         http_port=free_port(),
         grpc_port=free_port(),
         metrics_port=free_port(),
         models=["identity_py"],
-        front=False,
         quiet=True,
     )
     with server:
-        assert server.is_ready() and server.state.upstream_http == server.http_url
-        assert server._proc is not None
-        assert server_processes.listening_pids(server.http_port, [server._proc.pid]) == {server._proc.pid}
+        assert server.is_ready() and server.pid is not None
+        for port in (server.http_port, server.grpc_port):
+            assert server_processes.listening_pids(port, [server.pid]) == {server.pid}
     assert port_is_free("127.0.0.1", server.http_port)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.1"])
+def test_an_address_beyond_loopback_needs_expose(host: str) -> None:
+    server = TritonServer(REPO / "model_repository", host=host, models=["identity_py"], quiet=True)
+    with pytest.raises(LauncherError, match="not a loopback address.*needs --expose"):
+        server.start()
+    assert not server.running
+
+
+def test_expose_says_in_one_line_what_it_risks(caplog: pytest.LogCaptureFixture) -> None:
+    server = TritonServer(
+        REPO / "model_repository",
+        host="0.0.0.0",  # noqa: S104 - the test binds every address on purpose, for a moment
+        http_port=free_port(),
+        grpc_port=free_port(),
+        metrics_port=free_port(),
+        models=["identity_py"],
+        expose=True,
+    )
+    with caplog.at_level(logging.WARNING), server:
+        assert server.is_ready()
+    warning = [r.getMessage() for r in caplog.records if "crash defects" in r.getMessage()]
+    assert len(warning) == 1 and "server#8676" in warning[0] and "restarts it" in warning[0]

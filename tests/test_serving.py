@@ -212,13 +212,9 @@ def test_malformed_http_body_is_rejected(triton_server: TritonServer) -> None:
     )
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(request, timeout=10)
-    # What the README says: tritonserver 2.51 itself answers a JSON parse failure with 500 and its parser's message;
-    # the launcher's front, where it stands before the server, answers 400. Either way the message says what is wrong.
+    # What the README says: tritonserver 2.51 answers a JSON parse failure with 500 and its parser's message.
     error = json.loads(info.value.read())["error"]
-    if info.value.code == 500:
-        assert error.startswith("failed to parse the request JSON buffer"), error
-    else:
-        assert info.value.code == 400 and error.startswith("the request's JSON does not parse"), error
+    assert info.value.code == 500 and error.startswith("failed to parse the request JSON buffer"), error
     still_serving(triton_server)
 
 

@@ -30,7 +30,7 @@ print(json.dumps({
     "spec": [spec.name, spec.version_v3, [f.name for f in spec.fields]],
     "checkout": str(locations.checkout_root()),
     "ref": float(swish_triton.swish_ref(1.0)),
-    "front_source": (pathlib.Path(swish_triton.__file__).parent / "serving/native/swish_front.c").is_file(),
+    "model_code": (pathlib.Path(swish_triton.__file__).parent / "models/python_models.py").is_file(),
 }))
 """
 
@@ -89,7 +89,7 @@ def test_installed_package_finds_the_plugin_spec_outside_the_checkout(installed:
     assert not found["package"].startswith(str(REPO)), f"imported the checkout, not the wheel: {found['package']}"
     assert found["spec"] == ["SwishPlugin", "2", ["beta"]]
     assert found["checkout"] == "None"
-    assert found["front_source"], "the native front's C source must ship in the wheel (the launcher builds it)"
+    assert found["model_code"], "the Python-backend models' code ships in the wheel (model.py files import it)"
     assert found["ref"] == pytest.approx(0.7310585786300049)
 
 

@@ -1,10 +1,11 @@
 """Health of a Triton server as a client sees it: ready, and every model able to answer an inference.
 
 ``/v2/health/ready`` alone is not enough for tritonserver 2.51: after a Python-backend stub dies it stays 200 while
-requests to that model fail. So the check also sends each model a small canary inference built from its metadata
-(zeros, every variable dimension 1) and counts a 5xx answer, a timeout or a refused connection as unhealthy (a 4xx
-means the model answered). The launcher's supervisor uses the same canary; compose's healthcheck and Kubernetes
-probes call the command line:
+requests to that model fail (until the launcher's supervisor reloads the model). So the check also sends each model
+a small canary inference built from its metadata (zeros, every variable dimension 1) and counts a 5xx answer, a
+timeout, a refused connection or a 404 (no version of the model available) as unhealthy (another 4xx means the
+model answered). The launcher's supervisor uses the same canary; compose's healthcheck and Kubernetes probes call
+the command line:
 
     python -m swish_triton.serving.health --url 127.0.0.1:8000                 # exit 0 healthy, 1 not
     python -m swish_triton.serving.health --url 127.0.0.1:8000 -m swish_py -m swish_py_fp16
@@ -20,9 +21,11 @@ from collections.abc import Sequence
 
 from swish_triton.cli_help import HelpFormatter
 from swish_triton.serving.control_api import DEFAULT_KEY_HEADER, http_call, ready_models
-from swish_triton.serving.request_guard import DATATYPE_SIZES
 
 _ZERO = {"BOOL": False, "BYTES": ""}
+# Triton's datatypes a JSON canary can carry (FP16 and BF16 cannot travel as JSON: Triton answers 400, which counts
+# as the model answering).
+CANARY_DATATYPES = set("BOOL BYTES UINT8 UINT16 UINT32 UINT64 INT8 INT16 INT32 INT64 FP16 BF16 FP32 FP64".split())
 
 
 def server_ready(url: str, timeout_s: float = 2.0) -> bool:
@@ -37,7 +40,7 @@ def canary_request(metadata: dict) -> bytes:
         for d in shape:
             count *= d
         zero = _ZERO.get(tensor["datatype"], 0)
-        if tensor["datatype"] not in DATATYPE_SIZES and tensor["datatype"] != "BYTES":
+        if tensor["datatype"] not in CANARY_DATATYPES:
             raise ValueError(f"no canary for datatype {tensor['datatype']}")
         inputs.append({"name": tensor["name"], "datatype": tensor["datatype"], "shape": shape, "data": [zero] * count})
     return json.dumps({"inputs": inputs}).encode()
@@ -55,7 +58,7 @@ def canary(url: str, model: str, timeout_s: float = 5.0) -> str | None:
     status, body = http_call(url, f"/v2/models/{model}/infer", request, {"Content-Type": "application/json"}, timeout_s)
     if status == 0:
         return "inference: no answer"
-    if status >= 500:
+    if status >= 500 or status in (404, 409, 503):  # 404: no version of the model is available (unloaded)
         return f"inference: HTTP {status}: {body.decode(errors='replace')[:200]}"
     return None
 
@@ -69,7 +72,10 @@ def check(
         reason = body.decode(errors="replace").strip() or "no answer"
         return [f"server not ready (HTTP {status or '-'}: {reason})"]
     names = list(models) or ready_models(url, key, header) or []
-    return [f"{model}: {why}" for model in names if (why := canary(url, model, timeout_s))]
+    problems = [f"{model}: {why}" for model in names if (why := canary(url, model, timeout_s))]
+    # A canary can wait on a model that is going down; readiness after it says whether it was still up.
+    status, _ = http_call(url, "/v2/health/ready", timeout_s=timeout_s)
+    return problems if status == 200 else [*problems, f"server not ready (HTTP {status or '-'})"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,30 +5,31 @@ The wheel ships a real tritonserver (2.51) with the Python backend but no Tensor
 - loads only the models this server can serve (explicit model control); entries with no backend here, a
   config.pbtxt that does not parse (reported as file:line) or no model.py are skipped with the reason
   (``--strict``: broken entries are fatal);
-- binds the public HTTP and gRPC ports itself, with a front that refuses requests whose shapes would crash
-  tritonserver 2.51 (the C relay of ``native_front.py``, or ``front.py`` where no C compiler is found), and runs
-  tritonserver on private 127.0.0.1 ports, checking that the process answering there is the one it started;
+- starts tritonserver on the public HTTP, gRPC and metrics ports, 127.0.0.1 unless told otherwise (another
+  address needs ``expose=True``: this tritonserver crashes on some hostile tensor shapes, docs/security.md), and
+  believes readiness only from the process it started;
 - locks Triton's model-repository, shared-memory, logging and trace APIs with a key (``control_api.py``);
-- supervises the server (``supervisor.py``): restarts after a crash, reloads models whose stubs died, reports
-  not-ready meanwhile;
-- on stop drains requests in flight, stops tritonserver (SIGTERM, then SIGKILL), ends every stub process it left
-  and removes its /dev/shm regions (``server_processes.py``).
+- supervises the server (``supervisor.py``): restarts it after a crash, reloads a model whose stub died (not ready
+  meanwhile, as Triton itself reports);
+- on stop lets requests in flight finish (tritonserver's ``--exit-timeout-secs``), stops tritonserver (SIGTERM, then
+  SIGKILL), ends every stub process it left and removes its /dev/shm regions (``server_processes.py``).
 
-    python -m swish_triton.serving.launcher --model-repository model_repository   # serves until Ctrl-C / SIGTERM
+The command line is ``swish-serve`` / ``python -m swish_triton.serving`` (``serve_command.py``).
 """
 
 from __future__ import annotations
 
-import json
+import ipaddress
 import logging
 import os
+import re
 import secrets
 import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -43,21 +44,31 @@ from swish_triton.serving.bundled_triton import (
     server_environment,
 )
 from swish_triton.serving.control_api import http_call
-from swish_triton.serving.front import Front, ServingState
 from swish_triton.serving.health import server_ready
-from swish_triton.serving.http_front import DEFAULT_MAX_BODY_BYTES
 from swish_triton.serving.model_plan import LauncherError, ModelPlan, plan_models
-from swish_triton.serving.native_front import NativeFront, front_binary
-from swish_triton.serving.request_guard import DEFAULT_MAX_TENSOR_BYTES
 from swish_triton.serving.supervisor import Supervisor
 
-__all__ = ["DEFAULT_PORTS", "LauncherError", "TritonServer", "free_port", "main", "plan_models", "port_is_free"]
+__all__ = ["DEFAULT_PORTS", "LauncherError", "TritonServer", "free_port", "plan_models", "port_is_free"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORTS = {"http": 8000, "grpc": 8001, "metrics": 8002}
 DEFAULT_EXIT_TIMEOUT_S = 30
+# Where the overflow defects of this tritonserver are fixed (docs/security.md names the first release with each fix).
+# tritonserver's countdown while it stops (server.cc): "Timeout 29: Found 2 live models and 0 in-flight non-inference
+# requests".
+LIVE_MODELS = re.compile(r"Found (\d+) live models and (\d+) in-flight non-inference requests")
+UPSTREAM_FIXES = "triton-inference-server/common#151, server#8182, server#8676"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def port_is_free(host: str, port: int) -> bool:
@@ -80,7 +91,7 @@ def free_port(host: str = DEFAULT_HOST) -> int:
 
 @dataclass
 class TritonServer:
-    """An embedded, supervised tritonserver behind its front. Use as a context manager, or start() and stop()."""
+    """An embedded, supervised tritonserver. Use as a context manager, or start() and stop()."""
 
     model_repository: Path
     host: str = DEFAULT_HOST
@@ -90,8 +101,8 @@ class TritonServer:
     models: Sequence[str] | None = None
     log_path: Path | None = None
     ready_timeout_s: float = 120.0
-    # On stop: how long requests in flight may take to finish (the front's drain, then tritonserver's own
-    # --exit-timeout-secs); tritonserver is killed stop_grace_s after that.
+    # On stop: how long requests in flight may take to finish (tritonserver's --exit-timeout-secs); tritonserver is
+    # killed stop_grace_s after that.
     exit_timeout_s: int = DEFAULT_EXIT_TIMEOUT_S
     stop_grace_s: float = 15.0
     log_verbose: int = 0
@@ -103,22 +114,19 @@ class TritonServer:
     strict: bool = False
     supervise: bool = True
     health_interval_s: float = 1.0
-    max_tensor_bytes: int = DEFAULT_MAX_TENSOR_BYTES
-    # False: tritonserver answers the public ports itself, and a hostile shape crashes it (docs/security.md). Only
-    # for measuring tritonserver alone.
-    front: bool = True
-    # "native": the C relay (native_front.py), built on first use; the Python front where no compiler builds it.
-    # "python": the Python front (one event-loop thread, 0.2-0.4 ms of CPU per request).
-    front_kind: str = "native"
+    # A host other than loopback needs this: the bundled tritonserver 2.51 crashes on some hostile tensor shapes.
+    expose: bool = False
     plan: ModelPlan | None = field(default=None, init=False)
-    state: ServingState = field(default_factory=ServingState, init=False)
     launch_id: str = field(default_factory=lambda: secrets.token_hex(4), init=False)
     supervisor: Supervisor | None = field(default=None, init=False, repr=False)
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
-    _front: Front | NativeFront | None = field(default=None, init=False, repr=False)
     _workdir: Path | None = field(default=None, init=False, repr=False)
     _backend_dir: Path | None = field(default=None, init=False, repr=False)
     _started: bool = field(default=False, init=False, repr=False)
+    # Every stub process of the running tritonserver seen so far, by PID; the supervisor finds dead ones here.
+    stubs_seen: dict[int, server_processes.StubProcess] = field(default_factory=dict, init=False, repr=False)
+    _configs: dict[str, str] = field(default_factory=dict, init=False, repr=False)  # last known, for reloads
+    _retired: set[int] = field(default_factory=set, init=False, repr=False)
 
     @property
     def http_url(self) -> str:
@@ -129,9 +137,10 @@ class TritonServer:
         return f"{self.host}:{self.grpc_port}"
 
     @property
-    def upstream_http_url(self) -> str:
-        """tritonserver's own HTTP endpoint behind the front (private; the supervisor's canaries go here)."""
-        return self.state.upstream_http
+    def local_http_url(self) -> str:
+        """Where the launcher itself calls tritonserver's HTTP endpoint (a wildcard address is called on loopback)."""
+        host = DEFAULT_HOST if self.host in ("0.0.0.0", "::") else self.host  # noqa: S104 - comparing, not binding
+        return f"{host}:{self.http_port}"
 
     @property
     def shm_prefix(self) -> str:
@@ -145,19 +154,16 @@ class TritonServer:
     def command(self, backend_dir: Path) -> list[str]:
         assert self.plan is not None and self.api_key is not None
         bundle = pytriton_bundle()
-        (http_host, http_port), (grpc_host, grpc_port) = (
-            u.rsplit(":", 1) for u in (self.state.upstream_http, self.state.upstream_grpc)
-        )
         cmd = [
             str(bundle / "bin" / "tritonserver"),
             f"--model-repository={self.model_repository}",
             f"--backend-directory={backend_dir}",
             f"--cache-directory={bundle / 'caches'}",
             "--model-control-mode=explicit",
-            f"--http-address={http_host}",
-            f"--http-port={http_port}",
-            f"--grpc-address={grpc_host}",
-            f"--grpc-port={grpc_port}",
+            f"--http-address={self.host}",
+            f"--http-port={self.http_port}",
+            f"--grpc-address={self.host}",
+            f"--grpc-port={self.grpc_port}",
             f"--metrics-address={self.host}",
             f"--metrics-port={self.metrics_port}",
             "--allow-gpu-metrics=false",
@@ -175,6 +181,18 @@ class TritonServer:
         if not repo.is_dir():
             raise LauncherError(f"model repository {repo} does not exist")
         self.model_repository = repo
+        if not is_loopback(self.host):
+            if not self.expose:
+                raise LauncherError(
+                    f"{self.host} is not a loopback address: the bundled tritonserver 2.51 crashes on some hostile "
+                    "tensor shapes (docs/security.md), so serving beyond this host needs --expose; production "
+                    "deployments (compose, Helm) run an NGC Triton release with the fixes"
+                )
+            self._say(
+                f"serving on {self.host}: this tritonserver 2.51 has known crash defects on hostile tensor shapes "
+                f"(fixed upstream: {UPSTREAM_FIXES}); the supervisor restarts it after a crash",
+                logging.WARNING,
+            )
         if self.api_key is None:
             self.api_key = control_api.new_key()
         try:
@@ -192,8 +210,9 @@ class TritonServer:
             self._say(f"skipping broken model {name}: {why}", logging.WARNING)
         if not self.plan.load:
             raise LauncherError(f"no model in {repo} can be served by this server")
-        if not port_is_free(self.host, self.metrics_port):
-            raise LauncherError(self._port_taken("metrics", self.metrics_port))
+        for name, port in (("HTTP", self.http_port), ("gRPC", self.grpc_port), ("metrics", self.metrics_port)):
+            if not port_is_free(self.host, port):
+                raise LauncherError(self._port_taken(name, port))
         self._started = True
         stubs, files = server_processes.clean_orphans()
         if stubs or files:
@@ -201,24 +220,6 @@ class TritonServer:
                 f"ended {stubs} stub processes and removed {files} /dev/shm files left by a launcher that was killed",
                 logging.WARNING,
             )
-        if not self.front:
-            for name, port in (("HTTP", self.http_port), ("gRPC", self.grpc_port)):
-                if not port_is_free(self.host, port):
-                    raise LauncherError(self._port_taken(name, port))
-            self.state.upstream_http, self.state.upstream_grpc = self.http_url, self.grpc_url
-        else:
-            self.state.upstream_http, self.state.upstream_grpc = (f"{DEFAULT_HOST}:{free_port()}" for _ in range(2))
-            # Binding the public ports is the port check: atomic, so of two launchers on one port exactly one wins.
-            front = self._new_front()
-            try:
-                front.start()
-            except OSError as exc:
-                ports = (("HTTP", self.http_port), ("gRPC", self.grpc_port))
-                taken = [(n, p) for n, p in ports if str(p) in str(exc)]
-                name, port = taken[0] if taken else ("HTTP", self.http_port)
-                self._started = False
-                raise LauncherError(self._port_taken(name, port)) from None
-            self._front = front
         self._workdir = Path(tempfile.mkdtemp(prefix="swish-triton-"))
         try:
             self._backend_dir = prepare_backends(bundle, self._workdir)
@@ -227,7 +228,7 @@ class TritonServer:
             self.log_path = Path(self.log_path)
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             self._say(
-                f"starting tritonserver for {self.host} (HTTP {self.http_port}, gRPC {self.grpc_port}, metrics "
+                f"starting tritonserver on {self.host} (HTTP {self.http_port}, gRPC {self.grpc_port}, metrics "
                 f"{self.metrics_port}) with {', '.join(self.plan.load)}; log: {self.log_path}; shared memory: "
                 f"{server_processes.SHM_DIR / self.shm_prefix}*"
             )
@@ -238,37 +239,8 @@ class TritonServer:
         if self.supervise:
             self.supervisor = Supervisor(self, interval_s=self.health_interval_s)
             self.supervisor.start()
-        self.state.ready = True
-        self._say(f"ready (front: {self.front_in_use})")
+        self._say("ready")
         return self
-
-    def _new_front(self) -> Front | NativeFront:
-        if self.front_kind not in ("native", "python"):
-            raise LauncherError(f"front_kind must be 'native' or 'python', not {self.front_kind!r}")
-        binary = front_binary() if self.front_kind == "native" else None
-        if binary is not None:
-            return NativeFront(
-                self.state,
-                self.host,
-                self.http_port,
-                self.grpc_port,
-                self.max_tensor_bytes,
-                DEFAULT_MAX_BODY_BYTES,
-                binary,
-            )
-        return Front(self.state, self.host, self.http_port, self.grpc_port, self.max_tensor_bytes)
-
-    @property
-    def front_in_use(self) -> str:
-        """ "native", "python" or "none": which front answers the public ports."""
-        if self._front is None:
-            return "none"
-        return "native" if isinstance(self._front, NativeFront) else "python"
-
-    def restart_front_if_dead(self) -> bool:
-        """The supervisor's check of the native front (a separate process): started again if it ended."""
-        front = self._front
-        return isinstance(front, NativeFront) and front.restart_if_dead()
 
     def _port_taken(self, name: str, port: int) -> str:
         return (
@@ -277,8 +249,9 @@ class TritonServer:
         )
 
     def spawn(self) -> None:
-        """Start tritonserver on the private ports and wait until it (this very process) is ready."""
+        """Start tritonserver and wait until it (this very process) is ready."""
         assert self._backend_dir is not None and self.log_path is not None
+        self.stubs_seen.clear()
         with open(self.log_path, "ab") as server_log:
             self._proc = subprocess.Popen(  # noqa: S603 - the command is built from our own arguments
                 self.command(self._backend_dir),
@@ -290,24 +263,33 @@ class TritonServer:
             )
         self.wait_ready()
 
+    def scan_stubs(self) -> set[int]:
+        """PIDs of the live stub processes; each is remembered in ``stubs_seen``."""
+        # The stub the Python backend starts for the model itself (its instance name is the model's) ends once the
+        # model has loaded; only the instances' stubs serve requests. Retired stubs (an old generation being ended)
+        # are not taken for new ones.
+        live = [s for s in server_processes.stub_processes(self.shm_prefix) if s.instance != s.model]
+        self._retired &= {stub.pid for stub in live}
+        live = [stub for stub in live if stub.pid not in self._retired]
+        for stub in live:
+            self.stubs_seen.setdefault(stub.pid, stub)
+        return {stub.pid for stub in live}
+
     def log_tail(self, lines: int = 30) -> str:
         if self.log_path is None or not self.log_path.exists():
             return "(no log)"
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
     def is_ready(self) -> bool:
-        """Ready as clients see it: through the front, which reports the supervisor's view."""
-        return server_ready(self.http_url)
-
-    def _upstream_ready(self) -> bool:
-        if not server_ready(self.state.upstream_http):
+        """tritonserver's own readiness (every loaded model ready), from the process this launcher started."""
+        if not server_ready(self.local_http_url):
             return False
-        # Ours, not another server that took the port between free_port() and tritonserver's bind.
-        assert self._proc is not None
-        port = int(self.state.upstream_http.rsplit(":", 1)[1])
-        if self._proc.pid not in server_processes.listening_pids(port, [self._proc.pid]):
-            self._proc.kill()
-            raise LauncherError(f"another process answers on tritonserver's port {port}; start again")
+        # Ours, not another server that took the port while ours was starting or restarting.
+        proc = self._proc
+        if proc is None or proc.pid not in server_processes.listening_pids(self.http_port, [proc.pid]):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+            raise LauncherError(f"another process answers on port {self.http_port}; start again")
         return True
 
     def wait_ready(self) -> None:
@@ -320,9 +302,12 @@ class TritonServer:
                     f"tritonserver exited with status {code} before it was ready; last lines of "
                     f"{self.log_path}:\n{self.log_tail()}"
                 )
-            if self._upstream_ready():
+            # Stubs start while models load, before the ports open: each is seen before a request can reach it.
+            self.scan_stubs()
+            if self.is_ready():
+                self.scan_stubs()
                 return
-            time.sleep(0.2)
+            time.sleep(0.1)
         raise LauncherError(
             f"tritonserver was not ready after {self.ready_timeout_s:.0f} s; last lines of "
             f"{self.log_path}:\n{self.log_tail()}"
@@ -335,6 +320,17 @@ class TritonServer:
     def process_running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        """tritonserver's PID while it runs."""
+        return self._proc.pid if self.process_running() and self._proc is not None else None
+
+    def kill(self) -> None:
+        """End a tritonserver that did not come up (SIGKILL; its stubs are ended by end_leftovers)."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+
     def exit_reason(self) -> str:
         code = self._proc.poll() if self._proc is not None else None
         if code is None:
@@ -346,35 +342,54 @@ class TritonServer:
     def loaded_models(self) -> tuple[str, ...]:
         """Models tritonserver reports READY (what an admin loaded or unloaded with the key included)."""
         assert self.api_key is not None
-        models = control_api.ready_models(self.state.upstream_http, self.api_key, self.api_key_header)
+        models = control_api.ready_models(self.local_http_url, self.api_key, self.api_key_header)
         return tuple(models) if models is not None else (self.plan.load if self.plan else ())
 
     def reload_model(self, model: str, old_stubs: set[int]) -> None:
-        """Load the model again with its own configuration through Triton's repository API (with the key), then end
-        the old generation's stubs. Passing the configuration makes Triton reload even though nothing changed, and a
-        reload keeps the old instances serving until the new ones are ready."""
+        """Unload the model and load it again with the configuration it runs with, through Triton's repository API
+        (with the key). From the unload until the new instances are ready Triton reports the model, and with strict
+        readiness the server, not ready: readiness never says 200 while the model cannot answer, and requests
+        meanwhile get Triton's own 'not ready' error. The load is sent once the unload has begun, so Triton queues
+        it behind the unload and the model is never simply absent (which strict readiness counts as ready)."""
         assert self.api_key is not None
-        status, body = http_call(self.state.upstream_http, f"/v2/models/{model}/config", timeout_s=10)
-        if status != 200:
+        url, key, header = self.local_http_url, self.api_key, self.api_key_header
+        status, body = http_call(url, f"/v2/models/{model}/config", timeout_s=10)
+        if status == 200:
+            self._configs[model] = body.decode()
+        elif model not in self._configs:  # a model whose last load failed has none to read: the last one known
             raise LauncherError(f"reload {model}: its configuration could not be read (HTTP {status})")
-        config = json.loads(body)
-        # tritonserver ignores a load whose configuration did not change: a generation parameter makes it reload.
-        config.setdefault("parameters", {})["swish_generation"] = {"string_value": secrets.token_hex(4)}
+        config = self._configs[model]
+        unload_error: list[str] = []
+
+        def unload() -> None:
+            try:
+                control_api.repository_call(url, model, "unload", key, header)
+            except control_api.ControlApiError as exc:
+                unload_error.append(str(exc))
+
+        unloading = threading.Thread(target=unload, name=f"swish-unload-{model}", daemon=True)
+        unloading.start()
+        deadline = time.monotonic() + 10
+        while http_call(url, f"/v2/models/{model}/ready", timeout_s=2)[0] == 200 and not unload_error:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.005)
         try:
-            control_api.repository_call(
-                self.state.upstream_http, model, "load", self.api_key, self.api_key_header, config=json.dumps(config)
-            )
+            control_api.repository_call(url, model, "load", key, header, config=config)
         except control_api.ControlApiError as exc:
             raise LauncherError(str(exc)) from None
-        # tritonserver moves new requests to the new generation once it is ready; requests the old one still holds
-        # may fail for a moment, so readiness waits up to 2 s, then ends what is left of it (2.51 leaves a healthy
-        # sibling of the dead stub running).
-        deadline = time.monotonic() + 2
-        while time.monotonic() < deadline:
-            if not old_stubs & {s.pid for s in server_processes.stub_processes(self.shm_prefix)}:
-                return
-            time.sleep(0.1)
-        server_processes.end_processes(sorted(old_stubs))
+        finally:
+            unloading.join(timeout=30)
+        if unload_error:
+            raise LauncherError(unload_error[0])
+        # Stubs of the old generation that outlived the unload, and the shared memory of the one that died (2.51
+        # removes neither).
+        old = [self.stubs_seen[pid] for pid in old_stubs if pid in self.stubs_seen]
+        self._retired |= old_stubs
+        server_processes.end_processes(
+            sorted(old_stubs & {s.pid for s in server_processes.stub_processes(self.shm_prefix)})
+        )
+        server_processes.remove_shm_regions_named([stub.region for stub in old if stub.region])
 
     def end_leftovers(self, grace_s: float = 0.0) -> tuple[int, int]:
         """End this server's stub processes and remove its /dev/shm regions; (stubs ended, files removed)."""
@@ -389,34 +404,24 @@ class TritonServer:
         return len(stubs), len(files)
 
     def stop(self) -> int | None:
-        """Drain, SIGTERM, SIGKILL after the grace period, clean up. Returns the exit status (None: never started);
-        a drain that did not finish in time or leftovers of a crash make a clean 0 into 1."""
+        """SIGTERM (tritonserver lets requests in flight finish for exit_timeout_s), SIGKILL after the grace period,
+        clean up. Returns the exit status (None: never started); leftovers of a crash make a clean 0 into 1."""
+        stuck = 0
         if self.supervisor is not None:
             self.supervisor.stop()
+            stuck = self.supervisor.stuck_generations
             self.supervisor = None
-        self.state.ready = False
         self._started = False
-        drained = True
-        front, self._front = self._front, None
-        if front is not None:
-            drained = front.stop(self.exit_timeout_s)
-            if not drained:
-                self._say(f"requests still in flight after {self.exit_timeout_s} s", logging.WARNING)
         proc, self._proc = self._proc, None
         code = None
         if proc is not None:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=self.exit_timeout_s + self.stop_grace_s)
-                except subprocess.TimeoutExpired:
-                    self._say("tritonserver did not stop after SIGTERM: killing it", logging.WARNING)
-                    proc.kill()
-                    proc.wait()
+                self._wait_stopped(proc, stuck)
             code = proc.returncode
             self._say(f"stopped (exit status {code})")
         stubs, _ = self.end_leftovers(grace_s=2.0)
-        if code == 0 and (stubs or not drained):
+        if code == 0 and stubs:
             code = 1
         if self._workdir is not None:
             # Keep the log when it lives in the work dir and the server failed; the message above names it.
@@ -426,6 +431,32 @@ class TritonServer:
             self._workdir = None
         return code
 
+    def _wait_stopped(self, proc: subprocess.Popen[bytes], stuck: int) -> None:
+        """Wait for tritonserver to finish the requests in flight and exit. A model generation whose stub died never
+        finishes unloading in tritonserver 2.51 (its instance thread waits on the dead process), so with ``stuck``
+        such generations it would wait out its whole exit timeout: once its countdown (one log line a second) shows
+        no more live models than those, everything else has finished, and it is ended."""
+        deadline = time.monotonic() + self.exit_timeout_s + self.stop_grace_s
+        while proc.poll() is None and time.monotonic() < deadline:
+            if stuck and (live := self._live_models_at_stop()) is not None and live <= stuck:
+                self._say(f"ending tritonserver: only the {stuck} model generation(s) whose stub died are left")
+                proc.kill()
+                proc.wait()
+                proc.returncode = 0
+                return
+            time.sleep(0.1)
+        if proc.poll() is None:
+            self._say("tritonserver did not stop after SIGTERM: killing it", logging.WARNING)
+            proc.kill()
+            proc.wait()
+
+    def _live_models_at_stop(self) -> int | None:
+        last = None
+        for line in self.log_tail(5).splitlines():
+            if (match := LIVE_MODELS.search(line)) and match.group(2) == "0":
+                last = int(match.group(1))
+        return last
+
     def __enter__(self) -> TritonServer:
         if not self.running:
             self.start()
@@ -433,14 +464,3 @@ class TritonServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m swish_triton.serving.launcher`` / ``swish-serve``: the command line lives in serve_command."""
-    from swish_triton.serving.serve_command import main as serve
-
-    return serve(argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,4 @@
-"""The ``swish-serve`` command line (``python -m swish_triton.serving.launcher``): flags with environment defaults.
+"""The ``swish-serve`` command line (``python -m swish_triton.serving``): flags with environment defaults.
 
 Serves until Ctrl-C or SIGTERM, then drains and stops; exits non-zero when the server could not start or did not
 stop cleanly.
@@ -32,7 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=Path(env("SWISH_MODEL_REPOSITORY", "model_repository")),
         help="the repository to serve ($SWISH_MODEL_REPOSITORY)",
     )
-    parser.add_argument("--host", default=env("SWISH_TRITON_HOST", DEFAULT_HOST), help="address for every port")
+    parser.add_argument(
+        "--host", default=env("SWISH_TRITON_HOST", DEFAULT_HOST), help="address for every port (not loopback: --expose)"
+    )
     parser.add_argument("--http-port", type=int, default=int(env("SWISH_HTTP_PORT", "8000")), help="$SWISH_HTTP_PORT")
     parser.add_argument("--grpc-port", type=int, default=int(env("SWISH_GRPC_PORT", "8001")), help="$SWISH_GRPC_PORT")
     parser.add_argument(
@@ -65,17 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds requests in flight may take to finish on SIGTERM before the server is stopped anyway",
     )
     parser.add_argument(
-        "--no-front",
+        "--expose",
         action="store_true",
-        help="no checking front: tritonserver 2.51 answers the public ports itself and crashes on hostile shapes "
-        "(docs/security.md); only for measuring tritonserver alone",
-    )
-    parser.add_argument(
-        "--front",
-        choices=("native", "python"),
-        default=env("SWISH_FRONT", "native"),
-        help="the checking front ($SWISH_FRONT): native = a C relay built on first use with the system's C compiler "
-        "(the Python front is used where none is found); python = one asyncio thread, 0.2-0.4 ms of CPU per request",
+        help="allow a --host other than loopback: this tritonserver 2.51 crashes on some hostile tensor shapes "
+        "(docs/security.md; the supervisor restarts it); production runs an NGC Triton release with the fixes",
     )
     parser.add_argument("--log-file", type=Path, default=None, help="server log (default: a temporary file)")
     parser.add_argument("--ready-timeout", type=float, default=120.0, help="seconds to wait for readiness")
@@ -101,8 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         api_key_header=args.api_key_header,
         open_apis=args.open_api,
         strict=args.strict,
-        front=not args.no_front,
-        front_kind=args.front,
+        expose=args.expose,
     )
     stop = False
 

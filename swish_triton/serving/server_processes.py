@@ -96,6 +96,12 @@ def remove_shm_regions(prefix: str) -> list[Path]:
     return removed
 
 
+def remove_shm_regions_named(names: list[str]) -> None:
+    for name in names:
+        with contextlib.suppress(FileNotFoundError):
+            (SHM_DIR / name).unlink()
+
+
 def _listening_inodes(port: int) -> set[str]:
     inodes = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
