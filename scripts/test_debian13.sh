@@ -4,12 +4,13 @@
 # after `make test`. Root only (debootstrap and dockerd need it).
 #
 # Steps: Debian's docker.io and debootstrap where missing (apt-get); a trixie minbase root file system made with
-# debootstrap from Debian's mirror (kept as a tarball in .build/debian13/, so later runs skip this step); a private
-# dockerd in a temporary folder (no bridge, no iptables rules: the container uses the host's network, so it touches
-# no other engine's networks); `docker import`; a container with its own /dev/shm that gets a copy of this working
-# tree (git's tracked and untracked, not ignored files) at /ci/main and of ../shared beside it where that exists,
-# then runs `make test` there. Tests that need Docker, a GPU or TensorRT skip inside it, each with its reason.
-# Afterwards, whatever happened: the container is removed, the daemon stopped, its mounts and folder removed.
+# debootstrap from Debian's mirror; a private dockerd in a temporary folder (no bridge, no iptables rules: containers
+# use the host's network, so it touches no other engine's networks); `docker import`, then npm and cmake installed by
+# apt-get in a container (debootstrap cannot resolve npm's dependencies) and the result exported as a tarball, kept in
+# .build/debian13/ so later runs skip all this; a container of that image with its own /dev/shm gets a copy of this
+# working tree (git's tracked and untracked, not ignored files) at /ci/main and of ../shared beside it where that
+# exists, and runs `make test` there. Tests that need Docker, a GPU or TensorRT skip inside it, each with its reason.
+# Afterwards, whatever happened: the containers are removed, the daemon stopped, its mounts and folder removed.
 #
 #   DEBIAN_MIRROR         default http://deb.debian.org/debian
 #   DOCKER                the docker client (default: docker)
@@ -23,9 +24,11 @@ docker=${DOCKER:-docker}
 limit=${SWISH_DEBIAN13_LIMIT:-3000}
 cache=$here/.build/debian13
 # What `make test` needs from the system: python3 with venv, the shared libpython the Python-backend stub links,
-# CA certificates for pip, make; ps for the soak test; a C compiler for the preload test.
+# CA certificates for pip, make; ps for the soak test; a C compiler for the preload test; npm to fetch helm for the
+# Helm chart tests; cmake, so the plugin build's tests name what is really missing (nvcc).
 packages=python3,python3-venv,libpython3.13,ca-certificates,make,procps,gcc,libc6-dev
-image=swish-debian13/minbase:trixie
+apt_packages="npm cmake"
+image=swish-debian13/make-test:trixie
 ca_bundle=${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}
 
 say() { printf 'test-debian13: %s\n' "$*" >&2; }
@@ -45,7 +48,9 @@ fi
 # --- the root file system ------------------------------------------------------------------------------------------
 key=$(printf '%s %s' "$packages" "$mirror" | sha256sum | cut -c1-12)
 rootfs=$cache/debian-trixie-minbase-$key.tar
-if [ ! -s "$rootfs" ]; then
+image_key=$(printf '%s %s' "$key" "$apt_packages" | sha256sum | cut -c1-12)
+image_tar=$cache/debian-trixie-make-test-$image_key.tar
+if [ ! -s "$image_tar" ] && [ ! -s "$rootfs" ]; then
   mkdir -p "$cache"
   staging=$(mktemp -d "$cache/rootfs.XXXXXX")
   say "debootstrap --variant=minbase trixie ($packages) from $mirror"
@@ -63,8 +68,14 @@ fi
 
 # --- the private engine, and everything that undoes it ------------------------------------------------------------
 run=$(mktemp -d /tmp/swish-debian13-XXXXXX)
+# dockerd also writes outside its roots: its trust key (/etc/docker/key.json) and the plugin folder (/run/docker).
+# What it creates there is removed afterwards; what was there before stays.
+created=()
+[ -e /etc/docker/key.json ] || created+=(/etc/docker/key.json)
+[ -e /run/docker ] || created+=(/run/docker)
 export DOCKER_HOST=unix://$run/docker.sock
 name=swish-debian13-$$
+prep=swish-debian13-prep-$$
 dockerd_pid=
 
 # shellcheck disable=SC2329  # invoked by the EXIT trap
@@ -72,7 +83,7 @@ cleanup() {
   local status=$?
   trap - EXIT INT TERM
   if [ -n "$dockerd_pid" ] && kill -0 "$dockerd_pid" 2>/dev/null; then
-    "$docker" rm -f "$name" >/dev/null 2>&1 || true
+    "$docker" rm -f "$name" "$prep" >/dev/null 2>&1 || true
     kill -TERM "$dockerd_pid" 2>/dev/null || true
     for _ in $(seq 60); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.5; done
     if kill -0 "$dockerd_pid" 2>/dev/null; then
@@ -86,6 +97,9 @@ cleanup() {
     umount -l "$mount" || true
   done
   rm -rf "$run"
+  for path in "${created[@]}"; do
+    if [ "$path" = /run/docker ]; then rmdir /run/docker/plugins /run/docker 2>/dev/null || true; else rm -f "$path"; fi
+  done
   say "cleaned up (daemon stopped, $run removed); $(($(date +%s) - started)) s in all"
   exit "$status"
 }
@@ -108,12 +122,27 @@ for _ in $(seq 120); do
 done
 "$docker" version >/dev/null || { tail -n 30 "$run/dockerd.log" >&2; say "error: dockerd did not answer in 60 s"; exit 1; }
 
-"$docker" import "$rootfs" "$image" >/dev/null
-env_args=(-e HOME=/root -e LANG=C.UTF-8 -e "PYTEST_ARGS=${PYTEST_ARGS:-}")
-# The host's CA bundle goes in with the sources (pip and apt-get behind a TLS-inspecting proxy need it).
-for var in SSL_CERT_FILE PIP_CERT REQUESTS_CA_BUNDLE; do env_args+=(-e "$var=/etc/ssl/certs/ca-certificates.crt"); done
+env_args=(-e HOME=/root -e LANG=C.UTF-8)
 for var in http_proxy https_proxy no_proxy HTTP_PROXY HTTPS_PROXY NO_PROXY; do
   if [ -n "${!var:-}" ]; then env_args+=(-e "$var=${!var}"); fi
+done
+if [ ! -s "$image_tar" ]; then
+  say "apt-get install $apt_packages in the trixie root file system"
+  "$docker" import "$rootfs" swish-debian13/minbase:trixie >/dev/null
+  # shellcheck disable=SC2016  # expanded by the container's shell
+  "$docker" run --name "$prep" --network host "${env_args[@]}" -e "PACKAGES=$apt_packages" \
+    swish-debian13/minbase:trixie sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      --no-install-recommends $PACKAGES >/dev/null && apt-get clean && rm -rf /var/lib/apt/lists/*'
+  "$docker" export -o "$image_tar.partial" "$prep"
+  mv "$image_tar.partial" "$image_tar"
+  "$docker" rm "$prep" >/dev/null
+  rm -f "$rootfs"
+fi
+"$docker" import "$image_tar" "$image" >/dev/null
+env_args+=(-e "PYTEST_ARGS=${PYTEST_ARGS:-}")
+# The host's CA bundle goes in with the sources (pip and npm behind a TLS-inspecting proxy need it).
+for var in SSL_CERT_FILE PIP_CERT REQUESTS_CA_BUNDLE CURL_CA_BUNDLE NODE_EXTRA_CA_CERTS; do
+  env_args+=(-e "$var=/etc/ssl/certs/ca-certificates.crt")
 done
 "$docker" create --name "$name" --network host --init --shm-size 1g -w /ci/main "${env_args[@]}" "$image" \
   make test >/dev/null
@@ -121,9 +150,9 @@ done
 say "copying the working tree into the container"
 (cd "$here" && git ls-files -z --cached --others --exclude-standard) |
   tar -C "$here" --null --files-from - --ignore-failed-read --warning=no-failed-read \
-    --transform 's,^,ci/main/,' -cf - | "$docker" cp - "$name:/"
+    --transform 's,^,ci/main/,S' -cf - | "$docker" cp - "$name:/"
 if [ -d "$here/../shared" ]; then
-  tar -C "$here/.." --dereference --transform 's,^shared,ci/shared,' -cf - shared | "$docker" cp - "$name:/"
+  tar -C "$here/.." --dereference --transform 's,^shared,ci/shared,S' -cf - shared | "$docker" cp - "$name:/"
 fi
 if [ -s "$ca_bundle" ]; then
   tar -C "$(dirname "$ca_bundle")" --dereference --transform "s,^$(basename "$ca_bundle")\$,etc/ssl/certs/ca-certificates.crt," \
