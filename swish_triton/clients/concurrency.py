@@ -41,13 +41,6 @@ from swish_triton.clients.validation import TRITON_DTYPES, check_health, infer_i
 from swish_triton.reference import compare_to_ref
 
 
-def prepare_gevent() -> None:
-    """Patch the standard library for gevent and let gRPC cooperate with it. Call first thing in the process."""
-    from swish_triton.clients.cli import prepare_gevent as prepare
-
-    prepare()
-
-
 @dataclass
 class DriverResult:
     model: str

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from swish_triton.perf.sweep import PointFailure, SweepRow
+    from swish_triton.perf.sweep_rows import PointFailure, SweepRow
 
 PROTOCOL_NAMES = {"grpc": "gRPC", "http": "HTTP"}
 
