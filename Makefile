@@ -4,6 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.bootstrap-stamp
 PYTEST_ARGS ?=
+SERVE_ARGS ?=
 
 .PHONY: help venv demo test lint format serve validate plugin plugin-ci plugin-gpu-check bench-kernels engines engines-check profile bench compose-up compose-down compose-up-cpu compose-down-cpu helm-check deploy-check test-docker clean
 
@@ -46,7 +47,7 @@ format: $(STAMP)
 	$(PY) -m ruff check --fix .
 
 serve: $(STAMP)
-	$(PY) -m swish_triton.serving --model-repository model_repository
+	$(PY) -m swish_triton.serving --model-repository model_repository $(SERVE_ARGS)
 
 # URLs from the environment (TRITON_HTTP_URL/TRITON_GRPC_URL, TRITON_URL, SWISH_TRITON_HOST, SWISH_HTTP_PORT/SWISH_GRPC_PORT).
 validate: $(STAMP)
