@@ -2,18 +2,23 @@
 """Serving benchmark: the Swish Python-backend model against an identity model of the same backend, batching on
 and off, 1/2/4 instances, HTTP vs gRPC, system shared memory on and off. One embedded tritonserver serves every
 variant side by side; each Swish variant is validated against swish_ref first; perf_analyzer measures each point;
-the project's serving goals (docs/performance.md) are computed as ratios.
+Swish / identity ratios are computed from points of the same run (with --rounds N, per round and their median: the
+variants are swept in turn, the order reversed every other round, so that drift on a shared host hits both sides).
 
     python bench/serving_bench.py --out results/serving          # make bench
     python bench/serving_bench.py --quick                         # a shorter run
+    python bench/serving_bench.py --profile ...                   # models log where execute() spends its time
 
-Writes <out>.csv (appended), <out>.md and <out>.png and prints the table and the ratios.
+Writes <out>.csv (appended), <out>.md and <out>.png (and <out>-profile.txt with --profile) and prints the table and
+the ratios.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -37,46 +42,73 @@ VARIANTS = [
     # A queue delay waits for fuller batches: it costs latency at low concurrency.
     Variant("swish_i2_d200", "swish_py", instances=2, queue_delay_us=200),
     Variant("identity_i2_d200", "identity_py", instances=2, queue_delay_us=200),
-    # Attribution: NumPy instead of the GPU, and an identity model that returns fresh arrays (as any computing
-    # model must) instead of views of its inputs.
+    # Attribution: the CPU path only (no GPU initialised), every batch on the GPU however small, and an identity
+    # model that returns fresh arrays (as any computing model must) instead of views of its inputs.
     Variant("swish_cpu_i2_d0", "swish_py", instances=2, queue_delay_us=0, parameters=(("device", "cpu"),)),
+    Variant("swish_gpu_i2_d0", "swish_py", instances=2, queue_delay_us=0, parameters=(("gpu_min_elements", "0"),)),
+    Variant("swish_gpu_i4_d0", "swish_py", instances=4, queue_delay_us=0, parameters=(("gpu_min_elements", "0"),)),
     Variant("identity_copy_i2_d0", "identity_py", instances=2, queue_delay_us=0, parameters=(("copy", "yes"),)),
 ]
 # --profile: every variant logs where its execute() time goes (the Python models' profile_every parameter).
-PROFILE = (("profile_every", "2000"),)
+PROFILE = (("profile_every", "5000"),)
+PAIRS = (
+    ("swish_i2_d0", "identity_i2_d0"),
+    ("swish_i4_d0", "identity_i4_d0"),
+    ("swish_gpu_i2_d0", "identity_i2_d0"),
+    ("swish_gpu_i4_d0", "identity_i4_d0"),
+    ("swish_cpu_i2_d0", "identity_i2_d0"),
+    ("swish_i2_d200", "identity_i2_d200"),
+    ("swish_i2_d0", "identity_copy_i2_d0"),
+)
 
 
-def point(rows: list[SweepRow], label: str, c: int, protocol: str = "grpc", shm: str = "none") -> SweepRow | None:
+def point(
+    rows: list[SweepRow], label: str, c: int, protocol: str = "grpc", shm: str = "none", round_: int = 0
+) -> SweepRow | None:
     for r in rows:
-        if r.label == label and r.concurrency == c and r.protocol == protocol and r.shared_memory == shm:
+        if (r.label, r.concurrency, r.protocol, r.shared_memory) == (label, c, protocol, shm) and (
+            not round_ or r.measurement.endswith(f"round {round_}")
+        ):
             return r
     return None
 
 
-def ratios(rows: list[SweepRow]) -> list[str]:
-    """The serving goals (docs/performance.md), for each configuration measured against its identity twin."""
+def ratios(rows: list[SweepRow], rounds: int = 1) -> list[str]:
+    """Each Swish configuration against its identity twin (same instances, batching and delay), measured in the
+    same run: throughput at c=32 and c=64, p50 at c=1, and dynamic batching against none at c=32."""
     lines = []
-    for swish, identity in (
-        ("swish_i2_d0", "identity_i2_d0"),
-        ("swish_i4_d0", "identity_i4_d0"),
-        ("swish_i2_d200", "identity_i2_d200"),
-        ("swish_i2_d0", "identity_copy_i2_d0"),
-    ):
+
+    def measured(what: str, values: list[float]) -> None:
+        if not values:
+            return
+        if len(values) == 1:
+            lines.append(f"{what}: {values[0]:.2f}")
+        else:
+            each = ", ".join(f"{v:.2f}" for v in values)
+            lines.append(f"{what}: median {statistics.median(values):.2f} over {len(values)} rounds ({each})")
+
+    round_numbers = list(range(1, rounds + 1)) if rounds > 1 else [0]
+    for swish, identity in PAIRS:
         for c in (32, 64):
-            s, i = point(rows, swish, c), point(rows, identity, c)
+            values = []
+            for k in round_numbers:
+                s, i = point(rows, swish, c, round_=k), point(rows, identity, c, round_=k)
+                if s and i:
+                    values.append(s.infer_per_s / i.infer_per_s)
+            measured(f"throughput {swish} / {identity} at c={c}", values)
+        values = []
+        for k in round_numbers:
+            s, i = point(rows, swish, 1, round_=k), point(rows, identity, 1, round_=k)
             if s and i:
-                lines.append(
-                    f"throughput {swish} / {identity} at c={c}: {s.infer_per_s / i.infer_per_s:.2f} (bar >= 0.9)"
-                )
-        s, i = point(rows, swish, 1), point(rows, identity, 1)
-        if s and i:
-            lines.append(
-                f"p50 at c=1 {swish} / {identity}: {s.p50_ms / i.p50_ms:.2f} (bar <= 1.2); p99 at c=1: "
-                f"{s.p99_ms:.2f} ms vs {i.p99_ms:.2f} ms"
-            )
-        s, n = point(rows, swish, 32), point(rows, "swish_nobatch", 32)
-        if s and n:
-            lines.append(f"{swish} / swish_nobatch at c=32: {s.infer_per_s / n.infer_per_s:.2f} (bar >= 3)")
+                values.append(s.p50_ms / i.p50_ms)
+        measured(f"p50 at c=1 {swish} / {identity}", values)
+    for swish in ("swish_i2_d0", "swish_i4_d0"):
+        values = []
+        for k in round_numbers:
+            s, n = point(rows, swish, 32, round_=k), point(rows, "swish_nobatch", 32, round_=k)
+            if s and n:
+                values.append(s.infer_per_s / n.infer_per_s)
+        measured(f"throughput {swish} / swish_nobatch at c=32", values)
     return lines
 
 
@@ -91,6 +123,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", nargs="+", help="only these variants (default: all)")
     parser.add_argument("--profile", action="store_true", help="models log their execute() phases (server log)")
     parser.add_argument("--no-protocol-sweeps", action="store_true", help="skip the HTTP and shared-memory sweeps")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="sweep the gRPC variants N times, in turn, the order reversed each round",
+    )
     args = parser.parse_args(argv)
 
     wanted = ("swish_i2_d0", "swish_nobatch", "identity_i2_d0") if args.quick else args.variants
@@ -105,29 +143,31 @@ def main(argv: list[str] | None = None) -> int:
             http_port=free_port(),
             grpc_port=free_port(),
             metrics_port=free_port(),
-            log_path=args.log,
+            # Kept until the end: the models write their profile into it when they unload.
+            log_path=args.log or Path(tmp) / "tritonserver.log",
             # The shared-memory sweeps register regions: that API is locked by default (docs/security.md).
             open_apis=("shared-memory",),
         )
         rows: list[SweepRow] = []
         failures: list[str] = []
 
-        def sweep(name: str, protocol: str, shm: str = "none") -> None:
+        def sweep(name: str, protocol: str, shm: str = "none", round_: int = 0) -> None:
             try:
-                rows.extend(
-                    run_sweep(
-                        server.http_url,
-                        server.grpc_url,
-                        [name],
-                        [protocol],
-                        concurrency,
-                        shared_memory=[shm],
-                        label=name,
-                        measurement_ms=args.measurement_interval,
-                        max_trials=10,
-                        stability_percentage=20,
-                    )
+                swept = run_sweep(
+                    server.http_url,
+                    server.grpc_url,
+                    [name],
+                    [protocol],
+                    concurrency,
+                    shared_memory=[shm],
+                    label=name,
+                    measurement_ms=args.measurement_interval,
+                    max_trials=10,
+                    stability_percentage=20,
                 )
+                if round_:
+                    swept = [dataclasses.replace(r, measurement=f"{r.measurement}; round {round_}") for r in swept]
+                rows.extend(swept)
             except RuntimeError as exc:  # one failed point must not lose the others
                 failures.append(f"{name} {protocol} shm={shm}: {str(exc).splitlines()[-1]}")
                 print(f"FAILED: {failures[-1]}", flush=True)
@@ -140,20 +180,27 @@ def main(argv: list[str] | None = None) -> int:
                     print(report.summary(), flush=True)
                     if not report.ok:
                         failures.append(report.summary())
-            for v in variants:
-                sweep(v.name, "grpc")
+            for k in range(1, args.rounds + 1):
+                for v in variants if k % 2 else variants[::-1]:
+                    sweep(v.name, "grpc", round_=k if args.rounds > 1 else 0)
             # Protocol and shared memory, on the main configuration and the identity model.
             for name in () if args.no_protocol_sweeps else ("swish_i2_d0", "identity_i2_d0"):
                 sweep(name, "http")
                 sweep(name, "grpc", "system")
                 if args.cuda_shm:
                     sweep(name, "grpc", "cuda")
-            where = [line for line in server.log_tail(400).splitlines() if "Swish with beta" in line]
+            where = [line for line in server.log_tail(2000).splitlines() if "Swish with beta" in line]
+        # The models log their profile when they unload, so the log is read after the server has stopped.
+        profile = [line.split("] ", 1)[-1] for line in server.log_tail(20_000).splitlines() if " profile: " in line]
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    if os.environ.get("SWISH_COMMIT"):  # a checkout copied without its .git (a GPU host without network)
+        rows = [dataclasses.replace(r, commit=os.environ["SWISH_COMMIT"]) if r.commit == "unknown" else r for r in rows]
     append_csv(rows, args.out.with_suffix(".csv"))
-    summary = ratios(rows)
+    summary = ratios(rows, args.rounds)
     text = markdown_table(rows) + "\n\n" + "\n".join(f"- {line}" for line in summary + failures) + "\n"
     args.out.with_suffix(".md").write_text(text)
+    if profile:
+        args.out.with_name(args.out.name + "-profile.txt").write_text("\n".join(profile) + "\n")
     try:
         plot(
             [r for r in rows if r.protocol == "grpc" and r.shared_memory == "none"],
@@ -164,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no plot ({exc})")
     print(text)
     print("\n".join(where[:2]))
+    if profile:
+        # The last report of each model holds its sums since it loaded.
+        print("\n".join(profile[-60:]))
     return 1 if failures else 0
 
 

@@ -13,7 +13,6 @@ import ctypes
 import ctypes.util
 import sys
 import sysconfig
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ import numpy as np
 from swish_triton.errors import SwishError
 from swish_triton.kernels.library import SwishKernels
 from swish_triton.kernels.library import load as load_kernels
+from swish_triton.kernels.phase_clock import NO_CLOCK, PhaseClock
 from swish_triton.ragged import split_like
 
 CUDA_MEMCPY_HOST_TO_DEVICE = 1
@@ -29,35 +29,6 @@ CUDA_MEMCPY_DEVICE_TO_HOST = 2
 CUDA_STREAM_NON_BLOCKING = 1
 
 NUMPY_TO_KERNEL_DTYPE = {np.dtype(np.float32): "float32", np.dtype(np.float16): "float16"}
-
-
-class StepTimes:
-    """Cumulative seconds per named step of repeated calls: ``start()``, then ``lap(step)`` at the end of each step."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-        self._last = 0.0
-
-    def start(self) -> None:
-        self._last = time.perf_counter()
-
-    def lap(self, step: str) -> None:
-        now = time.perf_counter()
-        self.seconds[step] = self.seconds.get(step, 0.0) + now - self._last
-        self._last = now
-
-
-class _NoStepTimes(StepTimes):
-    """What an unprofiled call times: nothing (it keeps the hot path free of clock reads)."""
-
-    def start(self) -> None:
-        pass
-
-    def lap(self, step: str) -> None:
-        pass
-
-
-_NOT_TIMED = _NoStepTimes()
 
 
 class GpuUnavailable(SwishError):
@@ -106,6 +77,9 @@ class _Cuda:
         self.lib.cudaFree.argtypes = [ctypes.c_void_p]
         self.lib.cudaFreeHost.argtypes = [ctypes.c_void_p]
         self.lib.cudaStreamDestroy.argtypes = [ctypes.c_void_p]
+        self.lib.cudaEventRecord.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+        self.lib.cudaEventElapsedTime.argtypes = [ctypes.POINTER(ctypes.c_float), ctypes.c_void_p, ctypes.c_void_p]
+        self.lib.cudaEventDestroy.argtypes = [ctypes.c_void_p]
 
     def check(self, status: int, what: str) -> None:
         if status != 0:
@@ -177,38 +151,41 @@ class GpuSwish:
         )
         self.inputs = _PinnedAndDeviceBuffer(self.cuda)
         self.outputs = _PinnedAndDeviceBuffer(self.cuda)
-        # With profile set, cumulative seconds per named step of __call__, for the model's profile log.
-        self.profile = False
-        self.steps = StepTimes()
+        # Made on the first profiled call: CUDA events around the copies and the kernel, to tell the GPU's own time
+        # from the host's wait in the synchronisation.
+        self.events: tuple[ctypes.c_void_p, ctypes.c_void_p] | None = None
 
     def describe(self) -> str:
         return f"GPU {self.device_id} ({self.kernels.path.name}, own CUDA stream)"
 
-    def __call__(self, arrays: list[np.ndarray], beta: float, out_dtype: np.dtype) -> list[np.ndarray]:
+    def __call__(
+        self, arrays: list[np.ndarray], beta: float, out_dtype: np.dtype, clock: PhaseClock = NO_CLOCK
+    ) -> list[np.ndarray]:
         if not arrays:
             return []
         dtype = np.dtype(arrays[0].dtype)
         if dtype not in NUMPY_TO_KERNEL_DTYPE or out_dtype != dtype:
             raise ValueError(f"GPU Swish supports float32 and float16 in and out, not {dtype} -> {out_dtype}")
-        steps = self.steps if self.profile else _NOT_TIMED
-        steps.start()
-        sizes = [a.size for a in arrays]
-        n = sum(sizes)
+        n = sum(a.size for a in arrays)
         nbytes = n * dtype.itemsize
         # Each call sets the device: Triton may run instances of several models on the same thread.
         self.cuda.check(self.cuda.lib.cudaSetDevice(self.device_id), "cudaSetDevice")
         self.inputs.ensure(nbytes)
         self.outputs.ensure(nbytes)
-        steps.lap("set device+buffers")
+        clock.lap("set device+buffers")
+        # The ragged batch is gathered straight into the pinned buffer: one host copy, then one copy each way.
         staged = self.inputs.host_array(dtype, n)
         np.concatenate([a.reshape(-1) for a in arrays], out=staged)
         lib, stream = self.cuda.lib, self.stream
-        steps.lap("gather")
+        clock.lap("gather into pinned")
+        events = self._events() if clock.timing else None
+        if events:
+            self.cuda.check(lib.cudaEventRecord(events[0], stream), "cudaEventRecord")
         self.cuda.check(
             lib.cudaMemcpyAsync(self.inputs.device, self.inputs.host, nbytes, CUDA_MEMCPY_HOST_TO_DEVICE, stream),
             "cudaMemcpyAsync H2D",
         )
-        steps.lap("H2D")
+        clock.lap("H2D enqueue")
         self.kernels.forward(
             NUMPY_TO_KERNEL_DTYPE[dtype],
             self.inputs.device.value or 0,
@@ -217,19 +194,33 @@ class GpuSwish:
             beta,
             stream.value or 0,
         )
-        steps.lap("kernel")
+        clock.lap("kernel launch")
         self.cuda.check(
             lib.cudaMemcpyAsync(self.outputs.host, self.outputs.device, nbytes, CUDA_MEMCPY_DEVICE_TO_HOST, stream),
             "cudaMemcpyAsync D2H",
         )
-        steps.lap("D2H")
+        if events:
+            self.cuda.check(lib.cudaEventRecord(events[1], stream), "cudaEventRecord")
+        clock.lap("D2H enqueue")
         self.cuda.check(lib.cudaStreamSynchronize(stream), "cudaStreamSynchronize")
-        steps.lap("sync")
+        clock.lap("sync")
+        if events:
+            ms = ctypes.c_float(0.0)
+            self.cuda.check(lib.cudaEventElapsedTime(ctypes.byref(ms), events[0], events[1]), "cudaEventElapsedTime")
+            clock.note("GPU busy H2D..D2H (events)", ms.value / 1e3)
         # One copy out of the pinned buffer (the next call reuses it while Triton may still be sending these), then
         # views per request: a copy per request costs several microseconds each at batch 64.
         result = split_like(self.outputs.host_array(dtype, n).copy(), arrays)
-        steps.lap("split")
+        clock.lap("copy out+split")
         return result
+
+    def _events(self) -> tuple[ctypes.c_void_p, ctypes.c_void_p]:
+        if self.events is None:
+            start, end = ctypes.c_void_p(), ctypes.c_void_p()
+            self.cuda.check(self.cuda.lib.cudaEventCreate(ctypes.byref(start)), "cudaEventCreate")
+            self.cuda.check(self.cuda.lib.cudaEventCreate(ctypes.byref(end)), "cudaEventCreate")
+            self.events = (start, end)
+        return self.events
 
     def on_device(self, tensors: list[Any], beta: float) -> list[Any]:
         """Swish over tensors already in GPU memory (DLPack), with no host round trip; returns CuPy arrays.
@@ -261,6 +252,9 @@ class GpuSwish:
     def close(self) -> None:
         self.inputs.free()
         self.outputs.free()
+        for event in self.events or ():
+            self.cuda.lib.cudaEventDestroy(event)
+        self.events = None
         if self.stream.value:
             self.cuda.lib.cudaStreamDestroy(self.stream)
             self.stream = ctypes.c_void_p()

@@ -5,21 +5,25 @@ tested code. ``execute()`` receives every request of a dynamic batch; the Swish 
 (requests may have different lengths: the input allows ragged batches), computes once, and splits the result back.
 A request that cannot be computed (an empty tensor) gets its own error response; the others in its batch still
 succeed.
+
+Where the Swish model computes: a batch of at least ``gpu_min_elements`` elements goes to the plugin's kernels on the
+GPU (when the instance has one), a smaller one to the float32 NumPy kernel on the CPU: each GPU batch pays a host
+round trip (staging, two copies, a synchronisation) of a few hundred microseconds inside Triton's stub, which NumPy's
+vectorised float32 loops beat for small batches (docs/performance.md, "Where the time goes").
 """
 
 from __future__ import annotations
 
 import json
 import math
-import time
 from typing import Any
 
 import numpy as np
 
+from swish_triton.kernels.cpu_swish import CpuSwish
 from swish_triton.limits import MAX_REQUEST_BYTES
 from swish_triton.model_config import parse_beta
-from swish_triton.ragged import split_like
-from swish_triton.reference import kernel_beta, swish_ref
+from swish_triton.models.execute_profile import NO_CLOCK, ExecuteProfile, PhaseClock
 
 try:  # Only importable inside the Python-backend stub.
     import triton_python_backend_utils as pb_utils
@@ -27,13 +31,17 @@ except ImportError:  # pragma: no cover - the module is imported outside Triton 
     pb_utils = None
 
 
+# Batches of fewer elements are computed on the CPU even where the instance has a GPU (parameter gpu_min_elements).
+# Inside the stub each GPU batch pays about 250 us of fixed cost on the H200 host (six CUDA calls through ctypes and a
+# synchronisation that waits ~100 us for three tiny operations), which the float32 NumPy kernel beats below about
+# 12k elements on random bit patterns (its slowest inputs) and several times that on ordinary activations
+# (docs/performance.md, "Where the time goes").
+DEFAULT_GPU_MIN_ELEMENTS = 16384
+
+
 def swish_batch(arrays: list[np.ndarray], beta: float, out_dtype: np.dtype) -> list[np.ndarray]:
-    """Swish over several arrays of any shapes as one computation; returns arrays of the same shapes."""
-    if not arrays:
-        return []
-    flat = np.concatenate([a.reshape(-1) for a in arrays])
-    # beta as a float32, as the GPU kernels and the TensorRT plugin take it: every path computes the same function.
-    return split_like(swish_ref(flat, kernel_beta(beta)).astype(out_dtype), arrays)
+    """Swish over several arrays of any shapes as one float32 computation on the CPU; arrays of the same shapes."""
+    return CpuSwish(beta)(arrays, out_dtype)
 
 
 def require_numpy_1() -> None:
@@ -59,13 +67,15 @@ class _BatchedModel:
         self.output_dtype = np.dtype(output_type)
         params = config.get("parameters", {})
         self.params = {k: v.get("string_value", "") for k, v in params.items()}
-        self.profile_every = int(self.params.get("profile_every", "0") or 0)
-        self.profile_sums = [0.0, 0.0, 0.0, 0.0]
-        self.profile_count = 0
         self.beta = parse_beta(self.params.get("beta"), f"{self.model_name}: parameter beta")
+        every = int(self.params.get("profile_every", "0") or 0)
+        self.profile = ExecuteProfile(self.model_name, every) if every > 0 else None
+        self.clock = PhaseClock() if self.profile else NO_CLOCK
+        self.path = "cpu"  # where the last batch was computed, for the profile
 
     def execute(self, requests: list[Any]) -> list[Any]:
-        started = time.perf_counter()
+        clock = self.clock
+        clock.start()
         responses: list[Any] = [None] * len(requests)
         host: list[tuple[int, np.ndarray]] = []
         device: list[tuple[int, Any]] = []
@@ -79,14 +89,12 @@ class _BatchedModel:
                 host.append((i, tensor.as_numpy()))
             else:
                 device.append((i, tensor))
-        gathered = time.perf_counter()
-        computed = gathered
+        clock.lap("inputs")
         for batch, compute in ((host, self.compute), (device, self.compute_on_device)):
             if not batch:
                 continue
             try:
                 outputs = compute([item for _, item in batch])
-                computed = time.perf_counter()
             except Exception as exc:  # noqa: BLE001 - the batch fails with the reason, the server stays up
                 for i, _ in batch:
                     responses[i] = self.error_response(f"{self.model_name}: {type(exc).__name__}: {exc}")
@@ -94,27 +102,14 @@ class _BatchedModel:
             for (i, _), out in zip(batch, outputs, strict=True):
                 tensor = out if isinstance(out, pb_utils.Tensor) else pb_utils.Tensor(self.output_name, out)
                 responses[i] = pb_utils.InferenceResponse(output_tensors=[tensor])
-        if self.profile_every:
-            self.record_profile(len(requests), gathered - started, computed - gathered, time.perf_counter() - computed)
+            clock.lap("output tensors")
+        if self.profile is not None and self.profile.record(self.path, len(requests), clock):
+            self.log_profile()
         return responses
 
-    def record_profile(self, requests: int, inputs_s: float, compute_s: float, outputs_s: float) -> None:
-        """With parameter ``profile_every: N``, log the mean time of each execute() phase every N executions."""
-        self.profile_sums = [
-            a + b for a, b in zip(self.profile_sums, (requests, inputs_s, compute_s, outputs_s), strict=True)
-        ]
-        self.profile_count += 1
-        if self.profile_count % self.profile_every == 0:
-            n = self.profile_count
-            reqs, inputs_s, compute_s, outputs_s = self.profile_sums
-            pb_utils.Logger.log_info(
-                f"{self.model_name} profile over {n} executions (avg batch {reqs / n:.2f}): inputs "
-                f"{inputs_s / n * 1e6:.0f} us, compute {compute_s / n * 1e6:.0f} us, "
-                f"outputs {outputs_s / n * 1e6:.0f} us" + self.profile_detail(n)
-            )
-
-    def profile_detail(self, executions: int) -> str:
-        return ""
+    def log_profile(self) -> None:
+        for line in self.profile.report() if self.profile else []:
+            pb_utils.Logger.log_info(line)
 
     def error_response(self, message: str, code: Any = None) -> Any:
         error = pb_utils.TritonError(message) if code is None else pb_utils.TritonError(message, code)
@@ -140,18 +135,24 @@ class _BatchedModel:
         raise NotImplementedError(f"{self.model_name} does not take GPU tensors")
 
     def finalize(self) -> None:
-        pass
+        self.log_profile()
 
 
 class SwishModel(_BatchedModel):
-    """Swish on the GPU when the instance has one (the plugin's kernels), else NumPy; parameter ``device``:
-    ``auto`` (default), ``gpu`` (fail to load without one) or ``cpu``."""
+    """Swish on the GPU when the instance has one (the plugin's kernels) and the batch holds at least
+    ``gpu_min_elements`` elements, else the float32 NumPy kernel. Parameter ``device``: ``auto`` (default), ``gpu``
+    (fail to load without one) or ``cpu``."""
 
     def initialize(self, args: dict[str, Any]) -> None:
         super().initialize(args)
         wanted = self.params.get("device", "auto")
         if wanted not in ("auto", "gpu", "cpu"):
             raise ValueError(f"{self.model_name}: parameter device must be auto, gpu or cpu, not {wanted!r}")
+        threshold = self.params.get("gpu_min_elements", "") or str(DEFAULT_GPU_MIN_ELEMENTS)
+        if not threshold.isdigit():
+            raise ValueError(f"{self.model_name}: parameter gpu_min_elements must be a count >= 0, not {threshold!r}")
+        self.gpu_min_elements = int(threshold)
+        self.cpu = CpuSwish(self.beta)
         self.gpu = None
         reason = "device=cpu in config.pbtxt"
         if wanted != "cpu":
@@ -159,35 +160,40 @@ class SwishModel(_BatchedModel):
 
             try:
                 self.gpu = GpuSwish(int(args.get("model_instance_device_id", 0) or 0))
-                self.gpu.profile = bool(self.profile_every)
             except GpuUnavailable as exc:
                 if wanted == "gpu":
                     raise
                 reason = str(exc)
-        where = self.gpu.describe() if self.gpu else f"the CPU (NumPy; no GPU path: {reason})"
+        if self.gpu:
+            where = (
+                f"{self.gpu.describe()} for batches of >= {self.gpu_min_elements} elements, the CPU (float32 NumPy) "
+                "below"
+            )
+        else:
+            where = f"the CPU (float32 NumPy; no GPU path: {reason})"
         pb_utils.Logger.log_info(
             f"{self.model_name} instance {args.get('model_instance_name')}: Swish with beta={self.beta} on {where}; "
             f"NumPy {np.__version__}"
         )
 
     def compute(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
-        if self.gpu is not None:
-            return self.gpu(arrays, self.beta, self.output_dtype)
-        return swish_batch(arrays, self.beta, self.output_dtype)
-
-    def profile_detail(self, executions: int) -> str:
-        if self.gpu is None:
-            return ""
-        steps = self.gpu.steps.seconds.items()
-        return "; GPU steps: " + ", ".join(f"{name} {t / executions * 1e6:.0f} us" for name, t in steps)
+        if self.gpu is not None and sum(a.size for a in arrays) >= self.gpu_min_elements:
+            self.path = "gpu"
+            return self.gpu(arrays, self.beta, self.output_dtype, self.clock)
+        outputs = self.cpu(arrays, self.output_dtype, self.clock)
+        # The profile tells batches whose inputs overflowed exp (computed again, carefully) from the others.
+        self.path = "cpu, careful pass" if self.cpu.careful_streak else "cpu"
+        return outputs
 
     def compute_on_device(self, tensors: list[Any]) -> list[Any]:
         if self.gpu is None:
             raise RuntimeError("received GPU tensors but this instance has no GPU path")
+        self.path = "gpu tensors"
         outputs = self.gpu.on_device(tensors, self.beta)
         return [pb_utils.Tensor(self.output_name, out) for out in outputs]
 
     def finalize(self) -> None:
+        super().finalize()
         if self.gpu is not None:
             self.gpu.close()
 
@@ -197,6 +203,7 @@ class IdentityModel(_BatchedModel):
     ``copy: yes`` returns fresh arrays instead of the input views (what any computing model has to send back)."""
 
     def compute(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+        self.path = "identity"
         if self.params.get("copy") == "yes":
             return [a.copy() for a in arrays]
         return arrays

@@ -1,0 +1,249 @@
+"""Swish in float32 with NumPy: the Python-backend models' CPU path (hosts without a GPU, and batches too small for
+the GPU round trip to pay).
+
+y = x / (1 + exp(-beta * x)): one product, one exp, one add and one divide per element, each a vectorised NumPy
+pass over the whole batch into buffers that are reused from call to call. FP16 inputs are computed in float32 and
+rounded to FP16 once, at the end. The result meets the project's tolerance rule (``swish_triton.reference``: 8 ulp
+in FP32) for every input and every finite beta:
+
+- NumPy's float32 ``exp`` is within about 2.5 ulp (its SIMD paths) and the add and divide round once each.
+- exp is ill-conditioned for large |beta * x|: the rounding of the float32 product beta * x alone would cost up to
+  |beta * x| / 2 ulp in exp. The product of two float32 numbers is exact in float64, so its rounding error is
+  recovered there and folded into exp's result (exp(t + r) = exp(t) * (1 + r) for |r| < 2^-17). For beta = 0 or a
+  power of two the float32 product is already exact and this step is skipped.
+- Where -beta * x > 80 (x * sigmoid(beta * x) tiny or subnormal, or exp overflowing), the few elements concerned
+  are computed in float64 and rounded once, with the limits at the infinities (x = -inf gives -0, never NaN).
+
+This module is independent of ``swish_triton.reference`` (the float64 test oracle): the tests compare the two.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+
+from swish_triton.kernels.phase_clock import NO_CLOCK, PhaseClock
+from swish_triton.ragged import split_like
+
+F32 = np.dtype(np.float32)
+F64 = np.dtype(np.float64)
+SUPPORTED = (F32, np.dtype(np.float16))
+# Ordinary batches take one pass of float32 ufuncs. Where exp overflows (-beta * x beyond 88.7) or an invalid
+# operation happens (x = -inf gives inf / inf), the ufuncs report it through a callback, and only then are the
+# elements concerned found (1 + exp is infinite there) and computed in float64. Such inputs cost one pass more plus
+# the float64 work on those elements alone: perf_analyzer's default random inputs are random bit patterns, about a
+# quarter of them beyond 88.7. The error mode is set per call: under NumPy 1.x np.errstate is Python code that saves
+# and restores global state, as slow as the whole computation of a 1024-element request, while a per-call mode
+# (extobj) costs nothing; NumPy 2 has no extobj, and its errstate is a cheap context variable. A flag also spares a
+# reduction (a max over the batch) on every call.
+# Where the careful pass splits exp(-beta * x) in two factors (module docstring).
+SPLIT_AT = np.float32(80.0)
+FLT_MAX = np.float32(np.finfo(np.float32).max)
+PROBE_EVERY = 16
+_NUMPY_1 = int(np.__version__.split(".")[0]) < 2
+if _NUMPY_1:
+    _QUIET_KW: dict[str, object] = {"extobj": [np.getbufsize(), 0, None]}
+    _quiet = contextlib.nullcontext
+else:
+    _QUIET_KW = {}
+
+    def _quiet() -> contextlib.AbstractContextManager[object]:
+        return np.errstate(all="ignore")
+
+
+class _Flag:
+    """The ufuncs' error callback: notes that an overflow or an invalid operation happened."""
+
+    def __init__(self) -> None:
+        self.raised = False
+
+    def __call__(self, kind: str, flag: int) -> None:
+        self.raised = True
+
+
+def _power_of_two_or_zero(beta: np.float32) -> bool:
+    mantissa, _ = np.frexp(beta)
+    return bool(beta == 0 or abs(mantissa) == 0.5)
+
+
+def _grown(buffer: np.ndarray, n: int) -> np.ndarray:
+    return buffer if buffer.size >= n else np.empty(max(n, 2 * buffer.size), buffer.dtype)
+
+
+class CpuSwish:
+    """Swish over a batch of arrays (one flat float32 computation), with buffers that grow to the largest batch."""
+
+    def __init__(self, beta: float) -> None:
+        self.beta = np.float32(beta)
+        if not np.isfinite(self.beta):
+            raise ValueError(f"beta must be finite as a float32, not {beta!r}")
+        self.neg_beta = np.float32(-self.beta)
+        self.exact_product = _power_of_two_or_zero(self.beta)
+        # Below this |beta|, results stay nonzero for -beta * x beyond what the careful pass's two factors reach
+        # (2 * 88.7): such a beta is computed in float64 throughout.
+        self.in_float64 = 0 < abs(float(self.beta)) < 1e-25
+        # Consecutive batches that needed the careful pass: a client whose inputs overflow exp keeps sending such
+        # inputs, so the next batches go straight to the careful pass, and every PROBE_EVERY-th tries the fast one.
+        self.careful_streak = 0
+        self._work = np.empty(0, F32)  # -beta * x, then exp, then 1 + exp
+        self._high = np.empty(0, F32)  # the part of -beta * x above SPLIT_AT, then its exp
+        self._staging = np.empty(0, F32)  # several requests (or an FP16 input) as one float32 array
+        self._result = np.empty(0, F32)  # the float32 result when the output is FP16
+        self._residual64 = np.empty(0, F64)
+        self._residual = np.empty(0, F32)
+        self._flag = _Flag()
+        if _NUMPY_1:
+            call = (np.ERR_CALL << np.SHIFT_OVERFLOW) | (np.ERR_CALL << np.SHIFT_INVALID)
+            self._watch_kw: dict[str, object] = {"extobj": [np.getbufsize(), call, self._flag]}
+        else:
+            self._watch_kw = {}
+
+    def _watching(self) -> contextlib.AbstractContextManager[object]:
+        if _NUMPY_1:
+            return contextlib.nullcontext()
+        return np.errstate(over="call", invalid="call", divide="ignore", under="ignore", call=self._flag)
+
+    def __call__(self, arrays: list[np.ndarray], out_dtype: np.dtype, clock: PhaseClock = NO_CLOCK) -> list[np.ndarray]:
+        """Swish of each array (any shapes, one dtype: float32 or float16), as fresh arrays of ``out_dtype``."""
+        if not arrays:
+            return []
+        first = arrays[0]
+        dtype = first.dtype
+        if dtype != out_dtype or dtype not in SUPPORTED:
+            raise ValueError(f"CPU Swish supports float32 and float16 in and out, not {dtype} -> {out_dtype}")
+        single = len(arrays) == 1
+        if single and dtype == F32:
+            n = first.size
+            x = first.reshape(-1)  # a view: the request's own memory is only read
+        else:
+            n = first.size if single else sum(a.size for a in arrays)
+            self._staging = _grown(self._staging, n)
+            x = self._staging[:n]
+            # The ragged batch gathered (and FP16 widened) in one pass.
+            np.concatenate([a.reshape(-1) for a in arrays], out=x, casting="same_kind")
+        # A fresh output per call: the arrays handed back must stay valid after the next call.
+        out = np.empty(n, dtype)
+        clock.lap("gather")
+        if dtype == F32:
+            self.compute(x, out)
+        else:
+            self._result = _grown(self._result, n)
+            result = self._result[:n]
+            self.compute(x, result)
+            np.copyto(out, result, casting="same_kind")  # the one rounding to FP16
+        clock.lap("cpu kernel")
+        outputs = [out.reshape(first.shape)] if single else split_like(out, arrays)
+        clock.lap("split")
+        return outputs
+
+    def compute(self, x: np.ndarray, out: np.ndarray) -> None:
+        """out = x * sigmoid(beta * x) for flat float32 arrays of the same size (out may not alias x).
+
+        out = x / (1 + exp(-beta * x)) in float32, accurate (subnormal results included: the division rounds once)
+        wherever exp does not overflow; elsewhere the result is computed again in float64."""
+        n = x.size
+        if n == 0:
+            return
+        quiet, watch = _QUIET_KW, self._watch_kw
+        if self.beta == 0:
+            with _quiet():
+                np.multiply(x, np.float32(0.5), out=out, **quiet)  # sigmoid(0) = 1/2, also at the infinities
+            return
+        self._work = _grown(self._work, n)
+        t = self._work[:n]
+        if self.in_float64:
+            with _quiet():
+                self._float64(x, out)
+            return
+        if self.careful_streak % PROBE_EVERY:
+            self.careful_streak += 1
+            with _quiet():
+                self._split(x, t, out)
+            return
+        flag = self._flag
+        flag.raised = False
+        with _quiet():
+            # Overflow here gives t = +inf, whose exp is inf without a report; x / inf is then the right +-0, and
+            # x = -inf (inf / inf) is reported by the division.
+            np.multiply(x, self.neg_beta, out=t, **quiet)
+            if not self.exact_product:
+                residual = self._product_residual(x, t)
+        with self._watching():
+            np.exp(t, out=t, **watch)
+            if not self.exact_product:
+                np.multiply(t, residual, out=t, **watch)
+            np.add(t, np.float32(1), out=t, **quiet)
+            np.divide(x, t, out=out, **watch)
+        if flag.raised:
+            self.careful_streak += 1
+            with _quiet():
+                self._split(x, t, out)
+        else:
+            self.careful_streak = 0
+
+    def _float64(self, x: np.ndarray, out: np.ndarray) -> None:
+        x64 = x.astype(F64)
+        t = np.multiply(x64, -np.float64(self.beta), **_QUIET_KW)
+        np.exp(t, out=t, **_QUIET_KW)
+        np.add(t, 1.0, out=t, **_QUIET_KW)
+        np.clip(x64, -np.finfo(F64).max, np.finfo(F64).max, out=x64)  # x = +-inf meets inf: the limit is 0
+        np.divide(x64, t, out=t, **_QUIET_KW)
+        np.copyto(out, t, casting="same_kind")
+
+    def _split(self, x: np.ndarray, t: np.ndarray, out: np.ndarray) -> None:
+        """The whole batch again, for inputs where exp(-beta * x) overflows float32 (random bit patterns have many):
+        exp(t) = exp(min(t, SPLIT_AT)) * exp(max(t - SPLIT_AT, 0)), so 1 + exp(t) is computed as
+        (1 + exp(min(t, SPLIT_AT))) * exp(max(t - SPLIT_AT, 0)), which differs from it by less than exp(-SPLIT_AT)
+        relatively. t - SPLIT_AT is exact for t up to
+        2 * SPLIT_AT (Sterbenz); beyond, every result is 0 for any normal beta. Elementwise ufuncs only: no
+        indexing of the elements concerned (a quarter of all elements with random bits)."""
+        n = x.size
+        quiet = _QUIET_KW
+        self._high = _grown(self._high, n)
+        v = self._high[:n]
+        np.multiply(x, self.neg_beta, out=t, **quiet)
+        if not self.exact_product:
+            residual = self._product_residual(x, t)
+        np.subtract(t, SPLIT_AT, out=v, **quiet)
+        np.maximum(v, np.float32(0), out=v, **quiet)  # NaN stays NaN
+        np.minimum(t, SPLIT_AT, out=t, **quiet)
+        np.exp(t, out=t, **quiet)
+        if not self.exact_product:
+            np.multiply(t, residual, out=t, **quiet)
+        np.add(t, np.float32(1), out=t, **quiet)
+        np.exp(v, out=v, **quiet)
+        # x = -inf (beta > 0) meets an infinite denominator: the largest finite x gives the limit, -0, instead of NaN.
+        if self.beta > 0:
+            np.maximum(x, -FLT_MAX, out=out, **quiet)
+        else:
+            np.minimum(x, FLT_MAX, out=out, **quiet)
+        # Two divisions, not one by the product, which would overflow: the first result is normal (|x| / e^80 at
+        # most), the second rounds once, into the subnormal range where it must.
+        np.divide(out, t, out=out, **quiet)
+        np.divide(out, v, out=out, **quiet)
+
+    def _product_residual(self, x: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """1 + r as float32, r = (-beta * x exactly) - t (t is the float32 product)."""
+        n = x.size
+        self._residual64 = _grown(self._residual64, n)
+        self._residual = _grown(self._residual, n)
+        r64 = self._residual64[:n]
+        # Exact: 24 + 24 significant bits fit in float64's 53.
+        np.multiply(x, np.float64(self.neg_beta), out=r64, dtype=F64, **_QUIET_KW)
+        np.subtract(r64, t, out=r64, **_QUIET_KW)  # exact as well (t is r64 rounded to float32)
+        # Where the float32 product overflowed (or x is infinite or NaN), r is infinite or NaN: exp there is 0 or
+        # infinite whatever r is. A bounded r (|r| < 2^-17 elsewhere) keeps 0 * inf from making NaN and an infinite exp
+        # infinite, so that those elements are found (fmin and fmax drop NaN).
+        np.fmin(r64, 0.5, out=r64, **_QUIET_KW)
+        np.fmax(r64, -0.5, out=r64, **_QUIET_KW)
+        np.add(r64, 1.0, out=r64, **_QUIET_KW)
+        r = self._residual[:n]
+        np.copyto(r, r64, casting="same_kind")
+        return r
+
+
+def swish_float32(x: np.ndarray, beta: float = 1.0) -> np.ndarray:
+    """Swish of one float32 or float16 array, computed in float32 (a fresh array of x's dtype and shape)."""
+    x = np.asarray(x)
+    return CpuSwish(beta)([x], x.dtype)[0]
