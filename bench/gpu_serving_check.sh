@@ -10,8 +10,8 @@
 # has NumPy 2, SWISH_REPLACE_NUMPY=1 swaps in the folder's NumPy 1.x (numpy and numpy.libs) in its site-packages.
 # Other settings: SWISH_KERNELS_LIB (a built libswish_kernels.so; otherwise built here for CUDA_ARCH, default 90),
 # TEST_MODULES (default: the GPU serving modules; empty skips the tests), SKIP_MICRO=1, BENCH_ARGS (default: every
-# variant plus CUDA shared memory), SWISH_COMMIT (recorded when the checkout has no .git). Results go to $OUT
-# (default results/).
+# variant plus CUDA shared memory), SWISH_COMMIT (the commit recorded with the results, for a copy of a checkout
+# without its history). Results go to $OUT (default results/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 site_packages=${1:-${SWISH_SITE_PACKAGES:?give the site-packages folder as \$1 or SWISH_SITE_PACKAGES}}

@@ -193,8 +193,10 @@ def main(argv: list[str] | None = None) -> int:
         # The models log their profile when they unload, so the log is read after the server has stopped.
         profile = [line.split("] ", 1)[-1] for line in server.log_tail(20_000).splitlines() if " profile: " in line]
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    if os.environ.get("SWISH_COMMIT"):  # a checkout copied without its .git (a GPU host without network)
-        rows = [dataclasses.replace(r, commit=os.environ["SWISH_COMMIT"]) if r.commit == "unknown" else r for r in rows]
+    if os.environ.get("SWISH_COMMIT"):
+        # The commit of a checkout copied to a host without its history (git there may report another repository's
+        # or none): the copier knows what it copied.
+        rows = [dataclasses.replace(r, commit=os.environ["SWISH_COMMIT"]) for r in rows]
     append_csv(rows, args.out.with_suffix(".csv"))
     summary = ratios(rows, args.rounds)
     text = markdown_table(rows) + "\n\n" + "\n".join(f"- {line}" for line in summary + failures) + "\n"
