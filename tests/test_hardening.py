@@ -621,17 +621,6 @@ def test_strict_fails_on_a_broken_entry_naming_the_file(tmp_path: Path) -> None:
         server_on_free_ports(repo, strict=True).start()
 
 
-def test_numpy_2_inside_the_stub_refuses_to_load_with_a_one_line_reason(tmp_path: Path) -> None:
-    shutil.copytree(REPO / "model_repository" / "identity_py", tmp_path / "identity_py")
-    # The stub imports whatever NumPy its python3 has; make it report 2.x the way an installed NumPy 2 would.
-    (tmp_path / "identity_py" / "1" / "model.py").write_text(
-        "import numpy\nnumpy.__version__ = '2.1.0'\n"
-        "from swish_triton.models.python_models import IdentityModel as TritonPythonModel  # noqa: F401\n"
-    )
-    with pytest.raises(LauncherError, match=r"NumPy 2\.1\.0 in the Python-backend stub .*needs NumPy 1\.x"):
-        server_on_free_ports(tmp_path, log_path=tmp_path / "server.log").start()
-
-
 # --- health command and a short soak -------------------------------------------------------------------------------
 
 

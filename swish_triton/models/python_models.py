@@ -24,6 +24,7 @@ from swish_triton.kernels.cpu_swish import CpuSwish
 from swish_triton.limits import MAX_REQUEST_BYTES
 from swish_triton.model_config import parse_beta
 from swish_triton.models.execute_profile import NO_CLOCK, ExecuteProfile, PhaseClock
+from swish_triton.models.output_tensor import input_array, output_tensor
 
 try:  # Only importable inside the Python-backend stub.
     import triton_python_backend_utils as pb_utils
@@ -44,21 +45,10 @@ def swish_batch(arrays: list[np.ndarray], beta: float, out_dtype: np.dtype) -> l
     return CpuSwish(beta)(arrays, out_dtype)
 
 
-def require_numpy_1() -> None:
-    """The stub of tritonserver 2.51 was built against NumPy 1.x: under NumPy 2 every output comes back empty. This
-    runs inside the stub, so it checks the NumPy the model really imports (not the launcher's)."""
-    if int(np.__version__.split(".")[0]) >= 2:
-        raise RuntimeError(
-            f"NumPy {np.__version__} in the Python-backend stub ({np.__file__}); this tritonserver's stub needs "
-            "NumPy 1.x (with NumPy 2 every output comes back empty): put a python3 with numpy<2 first on PATH"
-        )
-
-
 class _BatchedModel:
     """What the Swish and identity models share: config parsing and per-request error handling."""
 
     def initialize(self, args: dict[str, Any]) -> None:
-        require_numpy_1()
         config = json.loads(args["model_config"])
         self.model_name = config["name"]
         self.input_name = config["input"][0]["name"]
@@ -86,7 +76,7 @@ class _BatchedModel:
             if problem:
                 responses[i] = self.error_response(problem, pb_utils.TritonError.INVALID_ARG)
             elif tensor.is_cpu():
-                host.append((i, tensor.as_numpy()))
+                host.append((i, input_array(tensor)))
             else:
                 device.append((i, tensor))
         clock.lap("inputs")
@@ -100,7 +90,7 @@ class _BatchedModel:
                     responses[i] = self.error_response(f"{self.model_name}: {type(exc).__name__}: {exc}")
                 continue
             for (i, _), out in zip(batch, outputs, strict=True):
-                tensor = out if isinstance(out, pb_utils.Tensor) else pb_utils.Tensor(self.output_name, out)
+                tensor = out if isinstance(out, pb_utils.Tensor) else output_tensor(self.output_name, out)
                 responses[i] = pb_utils.InferenceResponse(output_tensors=[tensor])
             clock.lap("output tensors")
         if self.profile is not None and self.profile.record(self.path, len(requests), clock):

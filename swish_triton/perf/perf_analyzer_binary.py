@@ -115,6 +115,30 @@ def _cudart_dir() -> Path:
     raise PerfAnalyzerNotFound("perf_analyzer needs libcudart.so.12: pip install 'nvidia-cuda-runtime-cu12>=12,<13'")
 
 
+def _unversioned_cudart_dir() -> Path | None:
+    """perf_analyzer 2.60 dlopens the unversioned ``libcudart.so`` for its shared-memory options (system shared memory
+    too) and aborts without it: where the loader cannot find one (no CUDA toolkit), a folder linking that name to
+    ``nvidia-cuda-runtime-cu12``'s ``libcudart.so.12``."""
+    search = [Path(d) for d in os.environ.get("LD_LIBRARY_PATH", "").split(os.pathsep) if d]
+    search += [Path("/usr/lib/x86_64-linux-gnu"), Path("/usr/local/cuda/lib64"), Path("/usr/lib64"), Path("/usr/lib")]
+    if any((d / "libcudart.so").exists() for d in search):
+        return None  # found by the loader without help
+    try:
+        runtime = (_cudart_dir() / "libcudart.so.12").resolve()
+    except PerfAnalyzerNotFound:
+        return None  # perf_analyzer runs without it; only its shared-memory options fail, saying why
+    key = hashlib.sha256(str(runtime).encode()).hexdigest()[:12]
+    link_dir = build_dir() / f"perf-analyzer-libs-{key}"
+    link_dir.mkdir(parents=True, exist_ok=True)
+    link = link_dir / "libcudart.so"
+    if not link.exists() or link.resolve() != runtime:
+        tmp = link_dir / f".libcudart.{os.getpid()}"
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(runtime)
+        tmp.replace(link)
+    return link_dir
+
+
 def find_perf_analyzer() -> PerfAnalyzer:
     """The perf_analyzer for this host. Raises PerfAnalyzerNotFound with the install command when there is none."""
     override = os.environ.get("PERF_ANALYZER")
@@ -123,7 +147,8 @@ def find_perf_analyzer() -> PerfAnalyzer:
     if glibc_version() >= (2, 38):
         binary = _pypi_binary()
         if binary is not None:
-            return PerfAnalyzer(binary, (), "PyPI perf-analyzer")
+            dirs = [d for d in (_unversioned_cudart_dir(),) if d is not None]
+            return PerfAnalyzer(binary, tuple(dirs), "PyPI perf-analyzer")
     binary = _tritonclient_binary()
     if binary is not None:
         dirs = [d for d in (_libb64_dir(), _cudart_dir()) if d is not None]
