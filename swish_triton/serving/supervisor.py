@@ -102,7 +102,8 @@ class Supervisor:
         return {pid for pid, stub in self.server.stubs_seen.items() if stub.model == model}
 
     def follow_loaded_models(self) -> None:
-        """A model unloaded with the key is left alone: its stubs are no longer watched."""
+        """A model unloaded with the key is left alone: its stubs are no longer watched. (A model loaded with the key
+        is watched from its first stub on: ``scan_stubs`` records every new one.)"""
         loaded = set(self.server.loaded_models())
         for pid, stub in list(self.server.stubs_seen.items()):
             if stub.model not in loaded:
@@ -130,9 +131,11 @@ class Supervisor:
             if self._stop.is_set() or not self.server.process_running():
                 continue
             rounds += 1
-            with contextlib.suppress(SwishError):
-                self.follow_loaded_models()
             dead = self.dead_models()
+            if dead:  # an admin's unload ends stubs too: only models still loaded count
+                with contextlib.suppress(SwishError):
+                    self.follow_loaded_models()
+                dead = {model: pids for model, pids in dead.items() if self.stubs_of(model)}
             sick = {m: f"stub process {', '.join(map(str, sorted(p)))} is gone" for m, p in dead.items()}
             if self.canary_every and rounds % self.canary_every == 0:
                 for model in {stub.model for stub in self.server.stubs_seen.values()}:
@@ -142,13 +145,6 @@ class Supervisor:
                         sick[model] = f"canary inference failed twice ({why})"
             now = time.monotonic()
             sick.update({m: why for m, why in self.failed.items() if now >= self.retry_at.get(m, 0.0)})
-            if dead:  # an admin's unload also ends stubs: only models still loaded are reloaded
-                loaded = set(self.server.loaded_models())
-                for model in set(dead) - loaded - set(self.failed):
-                    log.info("model %s was unloaded: its stubs are no longer watched", model)
-                    sick.pop(model, None)
-                    for pid in self.stubs_of(model):
-                        del self.server.stubs_seen[pid]
             for model, why in sick.items():
                 self.reload(model, why, bool(dead.get(model)))
 
