@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# On a GPU host without a package registry: the GPU tests of the Python-backend models against a real tritonserver,
+# On an offline GPU host: the GPU tests of the Python-backend models against a real tritonserver,
 # the two compute paths outside Triton (bench/gpu_path_micro.py) and the serving benchmark, in one go.
 #
 #   bench/gpu_serving_check.sh SITE_PACKAGES
