@@ -118,6 +118,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32, 64])
     parser.add_argument("--measurement-interval", type=int, default=1000, help="ms per perf_analyzer window")
     parser.add_argument("--quick", action="store_true", help="fewer variants and points (a smoke run)")
+    parser.add_argument(
+        "--input-data",
+        default="random",
+        help="random (perf_analyzer's random bytes, as the published tables), zero, normal (N(0, 1) values, like "
+        "activations) or a perf_analyzer input file",
+    )
     parser.add_argument("--log", type=Path, default=None, help="tritonserver log file")
     parser.add_argument("--cuda-shm", action="store_true", help="also sweep with CUDA shared memory (GPU hosts)")
     parser.add_argument("--variants", nargs="+", help="only these variants (default: all)")
@@ -164,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
                     measurement_ms=args.measurement_interval,
                     max_trials=10,
                     stability_percentage=20,
+                    input_data=args.input_data,
                 )
                 if round_:
                     swept = [dataclasses.replace(r, measurement=f"{r.measurement}; round {round_}") for r in swept]

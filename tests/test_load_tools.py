@@ -4,6 +4,7 @@ server, medians of interleaved repeats; never an absolute timing)."""
 
 from __future__ import annotations
 
+import base64
 import csv
 import json
 import os
@@ -14,10 +15,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from swish_triton.clients.cli import default_url, parse_urls
 from swish_triton.errors import SwishError
+from swish_triton.perf.input_data import input_data_args
 from swish_triton.perf.perf_analyzer import (
     APPROXIMATE_STABILITY,
     MeasurementSettings,
@@ -600,3 +603,31 @@ def test_make_help_lists_the_commands_the_readme_lists() -> None:
     in_readme = set(re.findall(r"^make (\w+)\s+#", readme, re.M))  # the opening block: demo, test
     in_readme |= set(re.findall(r"^\| `make ([\w-]+)", readme.split("## Other commands", 1)[1], re.M))
     assert in_help == in_readme
+
+
+@pytest.mark.parametrize("kind", ["zero", "normal"])
+def test_a_sweep_sends_the_input_data_asked_for(triton_server: TritonServer, tmp_path: Path, kind: str) -> None:
+    rows = run_sweep(
+        triton_server.http_url,
+        triton_server.grpc_url,
+        ["swish_py"],
+        ["grpc"],
+        [1],
+        measurement_ms=500,
+        stability_percentage=100,
+        progress=None,
+        input_data=kind,
+    )
+    assert [r.input_data for r in rows] == [kind] and rows[0].infer_per_s > 0
+
+
+def test_normal_input_data_is_one_row_of_standard_normal_values(tmp_path: Path) -> None:
+    args = input_data_args("normal", "INPUT0", "FP32", 4096, tmp_path)
+    assert args[0] == "--input-data"
+    [entry] = json.loads(Path(args[1]).read_text())["data"]
+    assert entry["INPUT0"]["shape"] == [4096]
+    values = np.frombuffer(base64.b64decode(entry["INPUT0"]["content"]["b64"]), np.float32)
+    assert values.size == 4096 and abs(values.mean()) < 0.1 and 0.9 < values.std() < 1.1
+    assert input_data_args("random", "INPUT0", "FP32", 8, tmp_path) == []
+    with pytest.raises(SwishError, match="--input-data takes random, zero, normal"):
+        input_data_args("gaussian", "INPUT0", "FP32", 8, tmp_path)

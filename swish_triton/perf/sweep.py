@@ -26,6 +26,8 @@ from pathlib import Path
 import tritonclient.http as httpclient
 
 from swish_triton.errors import SwishError
+from swish_triton.locations import build_dir
+from swish_triton.perf.input_data import KINDS, input_data_args
 from swish_triton.perf.perf_analyzer import (
     DEFAULT_MAX_RSS_MB,
     MeasurementSettings,
@@ -108,13 +110,15 @@ def run_sweep(
     on_row: Callable[[SweepRow], None] | None = None,
     max_rss_mb: float = DEFAULT_MAX_RSS_MB,
     point_timeout_s: float | None = None,
+    input_data: str = "random",
 ) -> list[SweepRow]:
     """Every combination, one perf_analyzer run per point; returns the rows when every point was measured.
 
     ``settings`` (else time windows of ``measurement_ms`` with ``stability_percentage``/``max_trials``) say how a
-    point is measured. Each finished row goes to ``on_row`` at once. A failed point does not stop the sweep; at
-    the end ``SweepIncomplete`` carries the finished rows and every missing point with its reason. Ctrl-C ends the
-    sweep the same way, naming the points it did not reach.
+    point is measured, ``input_data`` what the input holds (``swish_triton.perf.input_data``). Each finished row goes
+    to ``on_row`` at once. A failed point does not stop the sweep; at the end ``SweepIncomplete`` carries the
+    finished rows and every missing point with its reason. Ctrl-C ends the sweep the same way, naming the points it
+    did not reach.
     """
     settings = settings or MeasurementSettings(
         window_ms=measurement_ms, stability_percentage=stability_percentage, max_trials=max_trials
@@ -147,7 +151,10 @@ def run_sweep(
                 shape=f"{info.name}:{length}",
                 batch_size=batch_size,
                 settings=settings,
-                extra_args=shared_memory_args(spec.shared_memory, batch_size * length * 8),
+                extra_args=[
+                    *shared_memory_args(spec.shared_memory, batch_size * length * 8),
+                    *input_data_args(input_data, info.name, info.datatype, length, build_dir() / "perf-inputs"),
+                ],
                 on_unstable=on_unstable,
                 max_rss_mb=max_rss_mb,
                 timeout=point_timeout_s,
@@ -190,6 +197,7 @@ def run_sweep(
             compute_input_us=delta.compute_input_ns / requests / 1000,
             compute_output_us=delta.compute_output_ns / requests / 1000,
             requests_per_s=point.throughput / max(batch_size, 1),
+            input_data=input_data if input_data in KINDS else Path(input_data).name,
         )
         rows.append(row)
         if on_row:

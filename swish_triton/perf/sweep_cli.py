@@ -74,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["none", "system", "cuda"],
         help="how tensors travel: in the request, or through system/CUDA shared memory (one series each)",
     )
+    parser.add_argument(
+        "--input-data",
+        default="random",
+        metavar="KIND",
+        help="what the input holds: random (perf_analyzer's random bytes), zero, normal (N(0, 1) values, like "
+        "activations), or the path of a perf_analyzer input file",
+    )
     parser.add_argument("-b", "--batch-size", type=int, default=1, help="rows per request")
     parser.add_argument("-n", "--length", type=int, default=1024, help="elements per row (the payload length)")
     parser.add_argument(
@@ -182,6 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 on_row=lambda row: append_csv([row], csv_path),
                 max_rss_mb=args.max_client_memory_mb,
                 point_timeout_s=args.point_timeout,
+                input_data=args.input_data,
             )
         except SweepIncomplete as exc:
             rows, failures = exc.rows, exc.failures

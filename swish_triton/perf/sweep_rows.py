@@ -42,6 +42,7 @@ class SweepRow:
     compute_input_us: float = 0.0
     compute_output_us: float = 0.0
     requests_per_s: float = 0.0  # infer_per_s / batch_size
+    input_data: str = "random"  # what the input held: perf_analyzer's random bytes, zero, normal, or a file's name
 
     @property
     def series(self) -> str:
