@@ -27,7 +27,7 @@
 
 // 16-byte packs per thread in the FP16/BF16 vector kernel (all loads are issued before the first is used).
 #ifndef SWISH_HALF_PACKS_PER_THREAD
-#define SWISH_HALF_PACKS_PER_THREAD 2
+#define SWISH_HALF_PACKS_PER_THREAD 1
 #endif
 
 namespace swish
@@ -211,10 +211,10 @@ struct alignas(16) Pack
     T v[kSize];
 };
 
-// Packs per thread in the vector kernel. FP16/BF16 keep two 16-byte loads in flight per thread: with their short
-// arithmetic a thread spends most of its life waiting for memory. On an H200, one pack per thread was 0.5-0.7 %
-// faster at 64M-256M elements but swung between 0.86x and 1.02x copy at 16M (data about the size of L2) where two
-// packs held 0.97-1.00x in the same process; two packs swung too in a later run (README "Performance").
+// Packs per thread in the vector kernel: one 16-byte pack for every type. On an H200, FP16/BF16 with one pack per
+// thread ran at 0.994-1.002x copy from 16M to 64M elements and 1.012-1.016x at 256M, against 0.974-0.998x and
+// 1.004-1.012x with two packs, in each of five processes (README "Performance"; the swing at 16M seen earlier was
+// the benchmark timing the host's launch overhead, not the kernel).
 template <typename T>
 struct PacksPerThread
 {
