@@ -27,6 +27,8 @@ runs the CPU way on NVIDIA's image instead of the stand-in, where the engine can
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import resource
@@ -90,7 +92,7 @@ class Engine:
     config_dir: Path
     root: Path | None = None
     process: subprocess.Popen[bytes] | None = None
-    made_bridge: bool = False
+    bridge: str | None = None  # the daemon's own bridge (ours: made for it, removed after it)
 
     @property
     def env(self) -> dict[str, str]:
@@ -108,7 +110,7 @@ def _engine_answers(host: str) -> bool:
 
 def _install_docker() -> None:
     """Debian's Docker engine and the base-image tools, only as root and only what is missing (PLATFORM facts)."""
-    missing = [tool for tool in ("dockerd", "debootstrap", "iptables") if shutil.which(tool) is None]
+    missing = [tool for tool in ("dockerd", "debootstrap", "iptables", "ip") if shutil.which(tool) is None]
     if not missing:
         return
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
@@ -116,7 +118,17 @@ def _install_docker() -> None:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for cmd in (
         ["apt-get", "update", "-qq"],
-        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "docker.io", "debootstrap", "iptables"],
+        [
+            "apt-get",
+            "install",
+            "-y",
+            "-qq",
+            "--no-install-recommends",
+            "docker.io",
+            "debootstrap",
+            "iptables",
+            "iproute2",
+        ],
     ):
         proc = _run(cmd, env=env, timeout=600)
         if proc.returncode != 0:
@@ -148,9 +160,38 @@ def _stop_daemon(engine: Engine) -> None:
     for mount in sorted(mounts, key=len, reverse=True):
         _run(["umount", "-l", mount], timeout=30)
     shutil.rmtree(engine.root, ignore_errors=True)
-    # dockerd leaves its default bridge behind; remove it where this daemon created it.
-    if engine.made_bridge and shutil.which("ip"):
-        _run(["ip", "link", "delete", "docker0"], timeout=30)
+    if engine.bridge:
+        _run(["ip", "link", "delete", engine.bridge], timeout=30)
+
+
+@contextlib.contextmanager
+def _daemons_one_at_a_time() -> Iterator[None]:
+    """Private daemons on one host start and stop one at a time: each sets up iptables chains of the same names
+    (DOCKER, DOCKER-ISOLATION-STAGE-*) at start, and two doing so at once fail ("Chain already exists"). The lock
+    is held on the dockerd binary itself, which every such test has and none removes."""
+    with open(shutil.which("dockerd") or "/usr/bin/dockerd", "rb") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _own_bridge() -> tuple[str, list[str]]:
+    """A bridge for one private daemon, and its address pool: two daemons on one host (two checkouts testing at
+    once) must not share docker0, which the first to stop would remove under the other, nor a subnet."""
+    name, octet = f"swish{secrets.token_hex(3)}", secrets.randbelow(256)
+    for cmd in (
+        ["ip", "link", "add", "name", name, "type", "bridge"],
+        ["ip", "addr", "add", f"172.31.{octet}.1/24", "dev", name],
+        ["ip", "link", "set", name, "up"],
+    ):
+        proc = _run(cmd, timeout=30)
+        if proc.returncode != 0:
+            _run(["ip", "link", "delete", name], timeout=30)
+            pytest.skip(f"cannot make a bridge for a private dockerd ({' '.join(cmd)}): {proc.stderr.strip()}")
+    pool = f"base=10.{200 + secrets.randbelow(50)}.0.0/16,size=24"
+    return name, ["--bridge", name, "--default-address-pool", pool]
 
 
 @pytest.fixture(scope="module")
@@ -179,20 +220,26 @@ def engine() -> Iterator[Engine]:
         t0 = time.monotonic()
         cmd = ["dockerd", "--data-root", f"{root}/data", "--exec-root", f"{root}/exec", "-H", host]
         cmd += ["--pidfile", f"{root}/dockerd.pid"]
-        had_bridge = Path("/sys/class/net/docker0").exists()
-        process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        eng = Engine(host, config_dir, root, process, made_bridge=not had_bridge)
-        try:
+        bridge, bridge_args = _own_bridge()
+        with _daemons_one_at_a_time():
+            process = subprocess.Popen(
+                [*cmd, *bridge_args], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+            eng = Engine(host, config_dir, root, process, bridge=bridge)
             deadline = time.monotonic() + 60
             while not _engine_answers(host):
                 if process.poll() is not None or time.monotonic() > deadline:
-                    text = (root / "dockerd.log").read_text(errors="replace")[-3000:]
-                    pytest.skip(f"dockerd did not start here (exit {process.poll()}):\n{text}")
+                    break
                 time.sleep(0.3)
+        try:
+            if not _engine_answers(host):
+                text = (root / "dockerd.log").read_text(errors="replace")[-3000:]
+                pytest.skip(f"dockerd did not start here (exit {process.poll()}):\n{text}")
             TIMINGS["dockerd"] = time.monotonic() - t0
             yield eng
         finally:
-            _stop_daemon(eng)
+            with _daemons_one_at_a_time():
+                _stop_daemon(eng)
             log.close()
             assert process.poll() is not None, "dockerd is still running"
             assert not root.exists(), f"the daemon's folder {root} is still there"
