@@ -40,6 +40,9 @@ API_KEY = "test-key-0123456789abcdef"
 # Seconds from a crash (or a stub's death) until correct answers again: measured 1.4-3.5 s on a 2-core host
 # (docs/security.md); the bound leaves room for a loaded CI machine.
 RECOVERY_BOUND_S = 10.0
+# Seconds from a stub's death until readiness says so: measured 0.01-0.13 s on a quiet 2-core host; one CI run on a
+# loaded one took 1.0 s (the reload's first calls wait for tritonserver's busy threads).
+DETECT_BOUND_S = 2.0
 
 
 def server_on_free_ports(repo: Path, **kwargs: object) -> TritonServer:
@@ -214,15 +217,15 @@ def test_a_killed_stub_under_load_makes_readiness_false_until_the_model_serves_a
         f"killed stub: not ready {first_down - killed_at:.3f} s after the kill, ready again "
         f"{last_down - killed_at:.2f} s after it; {len(load.failures)} requests failed meanwhile"
     )
-    assert first_down - killed_at < 0.5
+    assert first_down - killed_at < DETECT_BOUND_S
     assert last_down - killed_at < RECOVERY_BOUND_S
     # Readiness never said 200 while the model could not answer: between the first and the last not-ready sample
     # every sample is not ready, and no request failed after readiness came back.
     assert all(not (s and m) for t, s, m in readiness.samples if first_down <= t <= last_down)
     assert not [f for f in load.failures if f[0] > last_down + 0.05], load.failures[-3:]
-    # Requests failed only while readiness said so, or within the moment it took to notice (the request the dead
-    # stub held is answered when its generation unloads).
-    assert all(t >= first_down - 0.5 for t, _ in load.failures)
+    # Requests failed only after the kill: while readiness said so, in the moment it took to notice, or the request
+    # the dead stub held (answered when its generation unloads).
+    assert all(t >= killed_at for t, _ in load.failures)
     assert load.successes and load.successes[-1] > last_down
     assert hardened.supervisor is not None and hardened.supervisor.reloads >= 1
     alive = {s.pid for s in server_processes.stub_processes(hardened.shm_prefix)}
