@@ -9,14 +9,13 @@ import subprocess
 import zlib
 from collections.abc import Iterator
 from functools import cache
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from swish_triton.serving.launcher import TritonServer, free_port
+from tests.support import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 MODEL_REPOSITORY = REPO / "model_repository"
 
 

@@ -52,8 +52,8 @@ import numpy as np
 import pytest
 
 from swish_triton.serving.launcher import free_port
+from tests.support import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = REPO / "compose.yaml"
 COMPOSE_CPU_FILE = REPO / "compose.cpu.yaml"
 WAY = os.environ.get("SWISH_E2E_WAY", "cpu")

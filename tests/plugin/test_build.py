@@ -19,11 +19,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from plugin_builds import HEADER_VERSIONS, header_dir, plugin_build
 
 from swish_triton.kernels import library as swish_kernels
+from tests.plugin.plugin_builds import HEADER_VERSIONS, header_dir, plugin_build
+from tests.support import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 PLUGIN = REPO / "plugin"
 SPEC = REPO / "swish_triton" / "swish_plugin.json"
 ARCH = "90-real"

@@ -25,7 +25,8 @@ from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.support import REPO
+
 COMPOSE_FILE = REPO / "compose.yaml"
 COMPOSE_CPU_FILE = REPO / "compose.cpu.yaml"
 TRITON_ENTRYPOINT = REPO / "docker" / "triton-entrypoint.sh"

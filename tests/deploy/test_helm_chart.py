@@ -35,7 +35,8 @@ from typing import Any
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.support import REPO
+
 CHART = REPO / "deploy" / "helm" / "swish-triton"
 CI_VALUES = CHART / "ci"
 TOOLS = REPO / ".build" / "tools"

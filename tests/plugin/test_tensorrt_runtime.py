@@ -23,7 +23,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from plugin_builds import (
+
+from tests.plugin.plugin_builds import (
     HEADER_VERSIONS,
     LEAN_FOR_HEADERS,
     REPO,

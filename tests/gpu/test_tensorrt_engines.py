@@ -26,10 +26,10 @@ import pytest
 from swish_triton.engines import configs, host, networks, plugin, records
 from swish_triton.limits import ENGINE_PROFILE
 from swish_triton.reference import compare_to_ref, swish_ref
+from tests.support import REPO
 
 pytestmark = pytest.mark.tensorrt
 
-REPO = Path(__file__).resolve().parent.parent
 DYNAMIC_SHAPES = [(1, 16), (8, 16), (32, 16)]
 # The native graph is TensorRT's own fused sigmoid * x, whose accuracy TensorRT does not state in ulp; it gets a
 # looser bound than the plugin (reference.compare_to_ref's ulp rule) but one that still catches a wrong formula.

@@ -9,7 +9,6 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,8 +23,8 @@ from swish_triton.perf.perf_analyzer_binary import find_perf_analyzer
 from swish_triton.perf.server_stats import batching_stats
 from swish_triton.reference import compare_to_ref, swish_ref
 from swish_triton.serving.launcher import TritonServer
+from tests.support import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 PROTOCOLS = ["http", "grpc"]
 
 

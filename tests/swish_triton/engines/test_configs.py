@@ -22,8 +22,8 @@ from tritonclient.grpc import model_config_pb2
 from swish_triton.engines import configs, host, networks, plugin, profiling, records, repository
 from swish_triton.limits import ENGINE_PROFILE, MAX_BATCH_SIZE
 from swish_triton.plugin_spec import SPEC_PATH, load_plugin_spec
+from tests.support import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 MODEL_REPOSITORY = REPO / "model_repository"
 CONFIGS = sorted(MODEL_REPOSITORY.glob("*/config.pbtxt"))
 TYPED_FILES = [

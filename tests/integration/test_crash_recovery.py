@@ -34,8 +34,8 @@ from swish_triton.serving import server_processes
 from swish_triton.serving.control_api import GRPC_HEADER_PREFIX, http_call
 from swish_triton.serving.health import main as health_main
 from swish_triton.serving.launcher import LauncherError, TritonServer, free_port, port_is_free
+from tests.support import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 API_KEY = "test-key-0123456789abcdef"
 # Seconds from a crash (or a stub's death) until correct answers again: measured 1.4-3.5 s on a 2-core host
 # (docs/security.md); the bound leaves room for a loaded CI machine.

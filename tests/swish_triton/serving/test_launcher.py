@@ -14,8 +14,7 @@ import pytest
 
 from swish_triton.serving import server_processes
 from swish_triton.serving.launcher import LauncherError, TritonServer, free_port, plan_models, port_is_free
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.support import REPO
 
 
 def test_plan_skips_tensorrt_models_with_a_reason(tmp_path: Path) -> None:

@@ -35,8 +35,8 @@ from swish_triton.perf.perf_analyzer import (
 )
 from swish_triton.perf.sweep import COLUMNS, SweepIncomplete, SweepRow, append_csv, markdown_table, read_csv, run_sweep
 from swish_triton.serving.launcher import TritonServer, free_port
+from tests.support import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 # Structure, not timings: a loose stability criterion keeps busy or fast hosts from failing the measurement.
 LOOSE = MeasurementSettings(window_ms=500, stability_percentage=100, max_trials=10)
 

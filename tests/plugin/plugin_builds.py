@@ -14,7 +14,8 @@ import subprocess
 from pathlib import Path
 from types import ModuleType
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.support import REPO
+
 PLUGIN = REPO / "plugin"
 ARCH = "90-real"  # one architecture keeps the CI compile short; release builds are fat binaries
 HEADER_VERSIONS = ("10.16", "11.1")

@@ -15,8 +15,7 @@ from swish_triton.errors import SwishError
 from swish_triton.perf.capacity import CapacityError, plan_capacity, read_sweep_csv
 from swish_triton.perf.sweep import append_csv, run_sweep
 from swish_triton.serving.launcher import TritonServer
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.support import REPO
 
 # Columns in another order than the sweep writes them, plus columns it does not write (payload, dtype, cores).
 HAND_CSV = """\

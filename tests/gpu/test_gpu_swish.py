@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,10 +17,10 @@ from swish_triton.models.python_models import DEFAULT_GPU_MIN_ELEMENTS
 from swish_triton.reference import compare_to_ref
 from swish_triton.serving.launcher import TritonServer, free_port
 from swish_triton.serving.model_variants import Variant, write_repository
+from tests.support import REPO
 
 pytestmark = pytest.mark.gpu
 
-REPO = Path(__file__).resolve().parent.parent
 SPECIAL = np.array([[np.nan, np.inf, -np.inf, 0.0, -0.0, 3e38, -3e38, 1e-45, 88.0, -88.0, -104.0]], dtype=np.float32)
 
 
