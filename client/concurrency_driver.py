@@ -6,16 +6,14 @@
 
 The command lives in ``swish_triton.clients.cli.concurrency_main`` (it patches the standard library for gevent
 before anything else); ``--help`` explains every option.
+Needs the swish-triton package installed (``make venv``, or ``pip install .``); runs as the console script does.
 """
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout's package, installed or not
-
-from swish_triton.clients.cli import concurrency_main  # noqa: E402
+from swish_triton.clients.cli import concurrency_main
 
 if __name__ == "__main__":
     sys.exit(concurrency_main())

@@ -5,16 +5,14 @@
     python client/perf_sweep.py -m swish_py --shared-memory none system -b 4 -n 4096 --slo-ms 5
 
 The command lives in ``swish_triton.perf.sweep_cli.main``; ``--help`` explains every option.
+Needs the swish-triton package installed (``make venv``, or ``pip install .``); runs as the console script does.
 """
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout's package, installed or not
-
-from swish_triton.perf.sweep_cli import main  # noqa: E402
+from swish_triton.perf.sweep_cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -5,16 +5,14 @@
     python client/validate.py -u 127.0.0.1:8001 -i grpc -m swish_py_fp16
 
 The command lives in ``swish_triton.clients.cli.validate_main``; ``--help`` explains every option.
+Needs the swish-triton package installed (``make venv``, or ``pip install .``); runs as the console script does.
 """
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout's package, installed or not
-
-from swish_triton.clients.cli import validate_main  # noqa: E402
+from swish_triton.clients.cli import validate_main
 
 if __name__ == "__main__":
     sys.exit(validate_main())

@@ -5,8 +5,6 @@ Used by ``client/validate.py`` (the CLI), the demo and the tests. Works over HTT
 
 from __future__ import annotations
 
-import argparse
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +14,6 @@ import numpy as np
 from swish_triton.errors import SwishError
 from swish_triton.model_config import ModelConfigError, parse_beta
 from swish_triton.reference import Comparison, compare_to_ref
-from swish_triton.serving.launcher import DEFAULT_PORTS
 
 # Triton datatype -> (numpy dtype sent on the wire, dtype name for swish_triton.reference.compare_to_ref)
 TRITON_DTYPES: dict[str, tuple[type[np.generic], str]] = {
@@ -28,22 +25,6 @@ SPECIAL_VALUES = np.array(
     [np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, -1.0, 88.0, -88.0, 100.0, -100.0, 1e-30, -1e-30, 3e38, -3e38],
     dtype=np.float64,
 )
-
-
-def add_server_arguments(parser: argparse.ArgumentParser) -> None:
-    """-u/--url and -i/--protocol, as every client in client/ takes them."""
-    parser.add_argument(
-        "-u",
-        "--url",
-        default=os.environ.get("TRITON_URL"),
-        help="host:port of the server (default: 127.0.0.1 and the protocol's default port)",
-    )
-    parser.add_argument("-i", "--protocol", choices=["http", "grpc"], default="http")
-
-
-def server_url(url: str | None, protocol: str) -> str:
-    """The given host:port, or Triton's default port for the protocol on 127.0.0.1."""
-    return url or f"127.0.0.1:{DEFAULT_PORTS[protocol]}"
 
 
 class ValidationError(SwishError):

@@ -98,7 +98,10 @@ def populate_network(
     elif model.graph is Graph.RELU:
         layer = network.add_activation(x, trt.ActivationType.RELU)
     else:
-        beta = description.beta if description.beta is not None else 1.0
+        # describe_network gives every Swish graph a beta: the config's, else the plugin's default (swish_plugin.json).
+        beta = description.beta
+        if beta is None:
+            raise BuildError(f"{model.name}: a Swish network without beta")
         scaled = x
         if beta != 1.0:
             np_dtype = np.float16 if io.data_type == "TYPE_FP16" else np.float32

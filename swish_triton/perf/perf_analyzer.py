@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from swish_triton.errors import SwishError
 from swish_triton.perf.perf_analyzer_binary import PerfAnalyzer, find_perf_analyzer
@@ -215,24 +216,16 @@ def concurrency_sweep(
     url: str,
     protocol: str = "grpc",
     concurrency: tuple[int, int, int] = (1, 8, 1),
-    shape: str = "INPUT0:1024",
-    batch_size: int = 1,
-    measurement_ms: int = 1000,
-    extra_args: Sequence[str] = (),
-    timeout: float | None = None,
-    settings: MeasurementSettings | None = None,
-    max_rss_mb: float = DEFAULT_MAX_RSS_MB,
+    **options: Any,
 ) -> list[SweepPoint]:
     """Run one perf_analyzer concurrency sweep and return one point per requested level.
 
-    Raises ``UnstableMeasurement`` when perf_analyzer gave up stabilising, ``MissingLevels`` when it exited 0 but
-    left levels out, ``WatchdogStopped`` when it was killed, ``PerfAnalyzerError`` for any other failure.
-    ``settings`` replaces ``measurement_ms``; ``extra_args`` go last (perf_analyzer takes the last of a repeated flag).
+    ``options`` are those of ``run_concurrency_range`` (shape, batch size, measurement settings, limits). Raises
+    ``UnstableMeasurement`` when perf_analyzer gave up stabilising, ``MissingLevels`` when it exited 0 but left levels
+    out, ``WatchdogStopped`` when it was killed, ``PerfAnalyzerError`` for any other failure.
     """
     requested = _requested_levels(concurrency)
-    run, points = run_concurrency_range(
-        model, url, protocol, concurrency, shape, batch_size, measurement_ms, extra_args, timeout, settings, max_rss_mb
-    )
+    run, points = run_concurrency_range(model, url, protocol, concurrency, **options)
     return require_levels(requested, points, run, sweep_label(model, protocol, concurrency))
 
 
@@ -256,6 +249,7 @@ def run_concurrency_range(
 ) -> tuple[WatchedRun, list[SweepPoint]]:
     """One perf_analyzer run over a concurrency range: its run and the points of its CSV, as many as it wrote.
 
+    ``settings`` replaces ``measurement_ms``; ``extra_args`` go last (perf_analyzer takes the last of a repeated flag).
     Raises as ``concurrency_sweep`` does, except for levels left out (``require_levels`` checks those).
     """
     requested = _requested_levels(concurrency)

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 
 import tritonclient.http as httpclient
+
+
+@contextmanager
+def http_client(http_url: str) -> Iterator[httpclient.InferenceServerClient]:
+    """A tritonclient HTTP client of ``http_url`` for a few calls, closed afterwards."""
+    client = httpclient.InferenceServerClient(http_url)
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 @dataclass(frozen=True)
@@ -28,11 +40,8 @@ class BatchingStats:
 
 
 def batching_stats(http_url: str, model: str) -> BatchingStats:
-    client = httpclient.InferenceServerClient(http_url)
-    try:
+    with http_client(http_url) as client:
         stats = client.get_inference_statistics(model)["model_stats"]
-    finally:
-        client.close()
     total = BatchingStats(0, 0, 0, 0)
     for version in stats:
         inference = version.get("inference_stats", {})

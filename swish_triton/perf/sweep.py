@@ -23,8 +23,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-import tritonclient.http as httpclient
-
 from swish_triton.errors import SwishError
 from swish_triton.locations import build_dir
 from swish_triton.perf.input_data import KINDS, input_data_args
@@ -35,7 +33,7 @@ from swish_triton.perf.perf_analyzer import (
 )
 from swish_triton.perf.report import markdown_table, plot  # noqa: F401 - re-exported for existing callers
 from swish_triton.perf.run_environment import client_cores, environment, server_is_local
-from swish_triton.perf.server_stats import batching_stats
+from swish_triton.perf.server_stats import batching_stats, http_client
 from swish_triton.perf.sweep_rows import (  # noqa: F401 - COLUMNS and COLUMN_DEFAULTS re-exported
     COLUMN_DEFAULTS,
     COLUMNS,
@@ -66,11 +64,8 @@ class ModelInput:
 
 
 def model_input(http_url: str, model: str) -> ModelInput:
-    client = httpclient.InferenceServerClient(http_url)
-    try:
+    with http_client(http_url) as client:
         inputs = client.get_model_metadata(model)["inputs"]
-    finally:
-        client.close()
     if len(inputs) != 1:
         raise SwishError(f"{model} has {len(inputs)} inputs; the sweep drives single-input models")
     return ModelInput(inputs[0]["name"], inputs[0]["datatype"])
