@@ -119,8 +119,8 @@ def median_time_events(launch, iters: int, per_timing: int = 2 * ROTATE) -> floa
     """Median seconds of one launch: events around `per_timing` back-to-back launches, enqueued while the GPU sleeps
     (head_start), so that the host's enqueue time is never in the timing. On the H200 host one enqueue from Python
     takes 12-13 us (copy), 14-17 us (torch silu) and 18-21 us (Swish through ctypes), as long as a 16M-element
-    FP16/BF16 launch (19 us): behind a head start of one queued launch, that case timed the host (plugin/README.md,
-    "Performance on the H200"). Launches rotate through the buffer pairs in order. Timings whose enqueue outlasted
+    FP16/BF16 launch (19 us): behind a head start of one queued launch, that case timed the host (docs/performance.md,
+    "Kernels"). Launches rotate through the buffer pairs in order. Timings whose enqueue outlasted
     the sleep are counted and reported on stderr.
     """
     for i in range(2 * ROTATE):

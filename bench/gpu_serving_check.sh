@@ -8,7 +8,7 @@
 # tritonclient, perf-analyzer, gevent, geventhttpclient, brotli, python-rapidjson, NumPy 1.26). The stub of the
 # bundled tritonserver 2.51 imports the NumPy of the python3 first on PATH and needs NumPy 1.x: where that python3
 # has NumPy 2, SWISH_REPLACE_NUMPY=1 swaps in the folder's NumPy 1.x (numpy and numpy.libs) in its site-packages.
-# Other settings: SWISH_KERNELS_LIB (a built libswish_kernels.so; otherwise built here for CUDA_ARCH, default 90),
+# Other settings: SWISH_KERNELS_LIB (a built libswish_kernels.so; otherwise this script builds one for CUDA_ARCH, default 90),
 # TEST_MODULES (default: the GPU serving modules; empty skips the tests), SKIP_MICRO=1, BENCH_ARGS (default: every
 # variant plus CUDA shared memory), SWISH_COMMIT (the commit recorded with the results, for a copy of a checkout
 # without its history). Results go to $OUT (default results/).

@@ -40,7 +40,7 @@ constexpr int kThreads = 128;         // threads per block (small blocks balance
 // device): below the cap every thread handles its packs once and no block loops; above it the blocks loop
 // grid-stride. One resident wave that loops measured 0.85-0.93x copy bandwidth on an H100; many short blocks >= 0.99x,
 // because blocks then start and finish at different times and loads overlap other blocks' arithmetic
-// (plugin/README.md, "Performance").
+// (docs/plugin.md, "Kernels").
 constexpr int64_t kMaxWaves = 256;
 constexpr int kScalarUnroll = 8;      // elements in flight per thread in the unaligned fallback
 constexpr int kMaxCachedDevices = 64; // launch limits are cached per device ordinal below this

@@ -26,7 +26,7 @@ PLAN_FILENAME = "model.plan"
 RECORD_SUFFIX = ".json"
 REBUILD_HINT = "rebuild with `make engines`"
 
-# Bump when the networks built here change in a way the record cannot see, so that existing plans count as stale.
+# Bump when the networks the builder makes change in a way the record cannot see, so that existing plans count as stale.
 # 2: beta comes from config.pbtxt and is recorded for every Swish network (swish_native included).
 BUILDER_VERSION = 2
 

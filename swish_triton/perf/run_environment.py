@@ -38,7 +38,7 @@ def gpu_name() -> str:
 
 
 def tensorrt_version(model_repository: Path | None = None) -> str:
-    """The TensorRT the served plans were built with (their JSON records), else the one importable here."""
+    """The TensorRT the served plans were built with (their JSON records), else the one this process can import."""
     if model_repository is not None:
         for record in sorted(model_repository.glob("*/1/model.plan.json")):
             try:
