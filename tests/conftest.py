@@ -14,9 +14,8 @@ import numpy as np
 import pytest
 
 from swish_triton.serving.launcher import TritonServer, free_port
-from tests.support import REPO
-
-MODEL_REPOSITORY = REPO / "model_repository"
+from tests.served import API_KEY, server_on_free_ports
+from tests.support import MODEL_REPOSITORY
 
 
 @cache
@@ -51,7 +50,7 @@ def missing_docker() -> str | None:
     if shutil.which("docker") and subprocess.run(["docker", "-H", host, "info"], capture_output=True).returncode == 0:
         return None
     if shutil.which("dockerd") and os.geteuid() == 0:
-        return None  # tests/test_docker_e2e.py starts a private dockerd
+        return None  # tests/deploy/test_docker_e2e.py starts a private dockerd
     if os.geteuid() == 0 and shutil.which("apt-get"):
         return None  # ... after installing Debian's docker.io
     return f"no Docker engine answers at {host} and none can be started (needs root, dockerd or apt-get)"
@@ -100,9 +99,19 @@ def triton_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonSe
         metrics_port=free_port(),
         log_path=log,
         quiet=True,
-        # perf_analyzer's --shared-memory runs (test_load_tools) register regions without a key; the other control
-        # APIs stay locked, as in `make serve`.
+        # perf_analyzer's --shared-memory runs (tests/swish_triton/perf/test_sweep_cli.py) register regions without a
+        # key; the other control APIs stay locked, as in `make serve`.
         open_apis=("shared-memory",),
     )
+    with server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def keyed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonServer]:
+    """A second embedded tritonserver with a known API key (tests.served.API_KEY), serving swish_py and identity_py,
+    for the tests that crash it, kill its stubs and unload its models: each of them leaves it serving correctly."""
+    log = tmp_path_factory.mktemp("keyed") / "tritonserver.log"
+    server = server_on_free_ports(MODEL_REPOSITORY, models=["swish_py", "identity_py"], log_path=log, api_key=API_KEY)
     with server:
         yield server

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,3 +20,8 @@ def wait_for(predicate: Callable[[], object], timeout_s: float, step_s: float = 
             return time.monotonic() - began
         time.sleep(step_s)
     return None
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """This interpreter running `args` (a script of the checkout and its arguments) in the checkout."""
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=timeout, cwd=REPO, env=env)

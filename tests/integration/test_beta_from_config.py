@@ -19,9 +19,8 @@ from swish_triton import model_config
 from swish_triton.clients.validation import run_validation
 from swish_triton.engines import configs, host, networks, records, repository
 from swish_triton.serving.launcher import TritonServer, free_port
-from tests.support import REPO
+from tests.support import MODEL_REPOSITORY, REPO
 
-MODEL_REPOSITORY = REPO / "model_repository"
 SWISH_ENGINES = ("swish", "swish_fp16", "swish_native")
 H100 = host.HostInfo(host.GpuInfo("NVIDIA H100 80GB HBM3", "9.0"), "10.13.3.9")
 BETA_LINE = 'value: { string_value: "1.0" }'

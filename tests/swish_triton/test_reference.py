@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from swish_triton import reference
 from swish_triton.reference import (
     FP32_ULP_BOUND,
     TORCH_AGREEMENT_RTOL,
@@ -163,3 +166,11 @@ def test_torch_tensors_go_through_the_same_reference(rng: np.random.Generator) -
     ref = swish_ref(x[:10_000])
     for dtype in ("float32", "float16", "bfloat16"):
         np.testing.assert_array_equal(error_bound(torch.from_numpy(ref), dtype).numpy(), error_bound(ref, dtype))
+
+
+def test_the_oracle_uses_no_project_code() -> None:
+    """The oracle is independent of every implementation it checks: it imports nothing of swish_triton."""
+    tree = ast.parse(Path(reference.__file__).read_text())
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module or "." for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert imported and not [name for name in imported if name.startswith(("swish_triton", "."))], imported

@@ -1,40 +1,25 @@
-"""The embedded Triton launcher: which models it loads, and its failure paths."""
+"""The embedded Triton launcher (swish_triton.serving.launcher): its failure paths before and while starting (taken
+ports, bad keys, models that fail to load, broken repository entries), the ports it serves on, and --expose."""
 
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import socket
-import subprocess
-import sys
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+import tritonclient.http as httpclient
 
 from swish_triton.serving import server_processes
-from swish_triton.serving.launcher import LauncherError, TritonServer, free_port, plan_models, port_is_free
+from swish_triton.serving.launcher import LauncherError, TritonServer, free_port, port_is_free
+from tests.served import (
+    correct_answers,
+    server_on_free_ports,
+)
 from tests.support import REPO
-
-
-def test_plan_skips_tensorrt_models_with_a_reason(tmp_path: Path) -> None:
-    shutil.copytree(REPO / "model_repository" / "swish_py", tmp_path / "swish_py")
-    (tmp_path / "swish").mkdir()
-    (tmp_path / "swish" / "config.pbtxt").write_text('name: "swish"\nplatform: "tensorrt_plan"\nmax_batch_size: 8\n')
-    plan = plan_models(tmp_path, {"python"})
-    assert plan.load == ("swish_py",)
-    assert plan.skipped == (("swish", "no TensorRT backend in this server"),)
-
-
-def test_plan_of_the_project_repository_loads_every_python_model() -> None:
-    plan = plan_models(REPO / "model_repository", {"python"})
-    assert {"swish_py", "swish_py_fp16", "identity_py"} <= set(plan.load)
-    assert all(why.startswith("no ") for _, why in plan.skipped)
-
-
-def test_plan_rejects_an_unknown_model() -> None:
-    with pytest.raises(LauncherError, match="no such model"):
-        plan_models(REPO / "model_repository", {"python"}, only=["nope"])
 
 
 def test_port_taken_fails_clearly_and_starts_nothing() -> None:
@@ -70,61 +55,6 @@ def test_a_model_that_fails_to_load_shows_the_log_tail(tmp_path: Path) -> None:
     with pytest.raises(LauncherError, match="this model is broken on purpose"):
         server.start()
     assert not server.running
-
-
-def test_cli_serves_until_sigterm_and_exits_zero(tmp_path: Path) -> None:
-    http = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "swish_triton.serving",
-            "--model-repository",
-            str(REPO / "model_repository"),
-            "--http-port",
-            str(http),
-            "--grpc-port",
-            str(free_port()),
-            "--metrics-port",
-            str(free_port()),
-            "--model",
-            "identity_py",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        lines = []
-        for line in proc.stdout:
-            lines.append(line)
-            if line.startswith("Serving."):
-                break
-        assert any("Serving." in line for line in lines), "".join(lines)
-        proc.terminate()
-        out, _ = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0, out
-    assert "stopped (exit status 0)" in out
-    assert port_is_free("127.0.0.1", http), "the port is free again"
-
-
-def test_help_shows_the_defaults_and_never_the_key() -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "swish_triton.serving", "--help"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "SWISH_API_KEY": "do-not-print-this-key-0123"},
-        timeout=60,
-    )
-    assert proc.returncode == 0
-    text = " ".join(proc.stdout.split())
-    assert "--exit-timeout" in text and "(default: 30)" in text
-    assert "--strict" in text and "--api-key" in text and "--open-api" in text
-    assert "do-not-print-this-key" not in proc.stdout
 
 
 def test_a_bad_api_key_is_refused_before_anything_starts() -> None:
@@ -179,3 +109,57 @@ def test_expose_says_in_one_line_what_it_risks(caplog: pytest.LogCaptureFixture)
         assert server.is_ready()
     warning = [r.getMessage() for r in caplog.records if "crash defects" in r.getMessage()]
     assert len(warning) == 1 and "server#8676" in warning[0] and "restarts it" in warning[0]
+
+
+def test_a_second_launcher_on_the_same_port_fails_and_the_first_keeps_serving(keyed_server: TritonServer) -> None:
+    second = TritonServer(
+        REPO / "model_repository",
+        http_port=keyed_server.http_port,
+        grpc_port=free_port(),
+        metrics_port=free_port(),
+        models=["identity_py"],
+        quiet=True,
+    )
+    with pytest.raises(LauncherError, match=rf"port {keyed_server.http_port} \(HTTP\) on 127.0.0.1 is already in use"):
+        second.start()
+    assert not second.running
+    correct_answers(keyed_server)
+
+
+def broken_repository(tmp_path: Path) -> Path:
+    repo = tmp_path / "repo"
+    shutil.copytree(REPO / "model_repository" / "identity_py", repo / "identity_py")
+    (repo / "bad_syntax" / "1").mkdir(parents=True)
+    (repo / "bad_syntax" / "config.pbtxt").write_text('name: "bad_syntax"\nbackend: "python"\nmax_batch_size: [8\n')
+    shutil.copy(REPO / "model_repository" / "identity_py" / "1" / "model.py", repo / "bad_syntax" / "1")
+    (repo / "no_code" / "1").mkdir(parents=True)
+    (repo / "no_code" / "config.pbtxt").write_text(
+        (REPO / "model_repository" / "identity_py" / "config.pbtxt").read_text().replace("identity_py", "no_code")
+    )
+    return repo
+
+
+def test_a_broken_entry_is_reported_by_file_and_line_and_the_rest_is_served(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    repo = broken_repository(tmp_path)
+    began = time.monotonic()
+    with caplog.at_level("WARNING"), server_on_free_ports(repo) as server:
+        assert time.monotonic() - began < 60, "a missing model.py must not wait for the readiness timeout"
+        assert server.plan is not None and server.plan.load == ("identity_py",)
+        client = httpclient.InferenceServerClient(server.http_url)
+        try:
+            inp = httpclient.InferInput("INPUT0", [1, 3], "FP32")
+            inp.set_data_from_numpy(np.array([[1, 2, 3]], np.float32))
+            assert client.infer("identity_py", [inp]).as_numpy("OUTPUT0").tolist() == [[1, 2, 3]]
+        finally:
+            client.close()
+    text = caplog.text
+    assert f"{repo / 'bad_syntax' / 'config.pbtxt'}:3:" in text
+    assert "no_code" in text and "no model.py" in text
+
+
+def test_strict_fails_on_a_broken_entry_naming_the_file(tmp_path: Path) -> None:
+    repo = broken_repository(tmp_path)
+    with pytest.raises(LauncherError, match=r"bad_syntax/config\.pbtxt:3:"):
+        server_on_free_ports(repo, strict=True).start()
