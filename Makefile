@@ -102,13 +102,14 @@ compose-down-cpu:
 	docker compose -f compose.yaml -f compose.cpu.yaml down -v
 
 helm-check: $(STAMP)
-	$(PY) -m pytest tests/test_helm_chart.py
+	$(PY) -m pytest tests/deploy/test_helm_chart.py
 
 deploy-check: $(STAMP)
-	$(PY) -m pytest tests/test_deploy_static.py
+	$(PY) -m pytest tests/deploy/test_linters.py tests/deploy/test_compose.py tests/deploy/test_dockerfile.py \
+		tests/deploy/test_entrypoints.py
 
 test-docker: $(STAMP)
-	$(PY) -m pytest -m docker -s tests/test_docker_e2e.py
+	$(PY) -m pytest -m docker -s tests/deploy/test_docker_e2e.py
 
 # `make test` on Debian 13 (Python 3.13, NumPy 2, PyPI perf-analyzer), root file system made with debootstrap, in a
 # container of a private Docker engine started and stopped by the script (root; scripts/test_debian13.sh). CI runs it.

@@ -41,7 +41,11 @@ export SWISH_KERNELS_LIB
 echo "   $SWISH_KERNELS_LIB"
 
 status=0
-modules=${TEST_MODULES-tests/test_gpu_python_model.py tests/test_serving.py tests/test_load_tools.py tests/test_reference.py}
+modules=${TEST_MODULES-tests/gpu/test_gpu_swish.py tests/gpu/test_served_gpu_model.py tests/integration/test_served_models.py
+  tests/swish_triton/clients/test_validation.py tests/swish_triton/clients/test_concurrency.py
+  tests/swish_triton/clients/test_http_wire.py tests/swish_triton/clients/test_cli.py tests/swish_triton/perf/test_sweep.py
+  tests/swish_triton/perf/test_sweep_cli.py tests/swish_triton/perf/test_perf_analyzer.py
+  tests/swish_triton/perf/test_input_data.py tests/swish_triton/test_reference.py}
 if [ -n "$modules" ]; then
   echo "== pytest: $modules"
   # shellcheck disable=SC2086 # the module list is several words

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build a local stand-in for nvcr.io/nvidia/tritonserver:<release>-py3 on a Docker engine that cannot reach a registry
-# (docker/standin/Dockerfile says what it has). Used by tests/test_docker_e2e.py; also by hand:
+# (docker/standin/Dockerfile says what it has). Used by tests/deploy/test_docker_e2e.py; also by hand:
 #
 #   scripts/make_base_image.sh swish-standin/tritonserver:cpu
 #   TRITON_IMAGE=swish-standin/tritonserver:cpu docker compose -f compose.yaml -f compose.cpu.yaml up --build --wait

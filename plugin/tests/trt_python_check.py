@@ -1,6 +1,6 @@
 """The Swish plugin through TensorRT's Python API (the lean runtime's `tensorrt_lean_bindings`, same API as `tensorrt`).
 
-Run in a process whose PYTHONPATH holds the unpacked lean wheels (tests/test_tensorrt_runtime.py does that):
+Run in a process whose PYTHONPATH holds the unpacked lean wheels (tests/plugin/test_tensorrt_runtime.py does that):
 
     python plugin/tests/trt_python_check.py --loadable libswish_dynamic.so [--static libswish.so]
 

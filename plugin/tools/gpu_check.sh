@@ -8,7 +8,7 @@
 #      (no libnvinfer anywhere), then both libraries (libswish.so through a libnvinfer.so.<major> symlink to the lean
 #      library: the lean runtime ships no libnvinfer.so);
 #   4. compute-sanitizer memcheck / racecheck on the C ABI test and the conformance driver;
-#   5. the GPU pytest module (tests/test_swish_kernels_gpu.py; its worst errors, per dtype and per beta over all
+#   5. the GPU pytest module (tests/gpu/test_kernels_library.py; its worst errors, per dtype and per beta over all
 #      FP16/BF16 bit patterns, go to max_errors.txt and the summary);
 #   6. the kernel benchmark (bench/bench_kernels.py: linear sizes and the vectorized formats).
 # Logs go to $OUT (default /tmp/swish-gpu-check); a summary is printed last. Exit status: number of failed steps.
@@ -124,8 +124,8 @@ grep -E "ERROR SUMMARY|RACECHECK SUMMARY|LEAK SUMMARY" "$san" | tee -a "$summary
 
 py=$out/pytest.log
 export SWISH_KERNELS_LIB=$repo/$b11/libswish_kernels.so
-step "pytest tests/test_swish_kernels_gpu.py" "$py" env PYTHONUNBUFFERED=1 SWISH_GPU_TEST_REPORT="$out/max_errors.txt" \
-    python3 -m pytest tests/test_swish_kernels_gpu.py -q -p no:cacheprovider -rs --durations=5 --noconftest
+step "pytest tests/gpu/test_kernels_library.py" "$py" env PYTHONUNBUFFERED=1 SWISH_GPU_TEST_REPORT="$out/max_errors.txt" \
+    python3 -m pytest tests/gpu/test_kernels_library.py -q -p no:cacheprovider -rs --durations=5 --noconftest
 cat "$out/max_errors.txt" 2>/dev/null | tee -a "$summary"
 tail -n 1 "$py" | tee -a "$summary"
 

@@ -22,7 +22,7 @@ The GPU way (SWISH_E2E_WAY=gpu: engines service, TensorRT models, plugin QA) nee
 a GPU and access to nvcr.io; its tests skip otherwise. SWISH_E2E_TRITON_IMAGE=nvcr.io/nvidia/tritonserver:<release>-py3
 runs the CPU way on NVIDIA's image instead of the stand-in, where the engine can pull it.
 
-    python -m pytest -s tests/test_docker_e2e.py
+    python -m pytest -s tests/deploy/test_docker_e2e.py
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Shared helpers of the plugin tests: where TensorRT's headers are, the lean runtime wheels, and one cached CMake build
-of the whole plugin per TensorRT header set (in .build/ci/, reused by test_plugin_build.py and
+of the whole plugin per TensorRT header set (in .build/ci/, reused by tests/plugin/test_build.py and
 test_tensorrt_runtime.py, so CI compiles each only once).
 """
 

@@ -1,8 +1,8 @@
 """CPU-side checks of the Swish plugin's CMake build (no GPU needed, only nvcc and cmake).
 
 Builds the kernels library for one architecture (sm_90, to keep the compile short), and, for both TensorRT header
-sets (10.16 and 11.1, found by tests/plugin_builds.py: ../shared/third_party/tensorrt-include/<version>/include next
-to the checkout), the full plugin with -Wall -Wextra -Werror for this project's code, libswish.so linked against a
+sets (10.16 and 11.1, found by tests/plugin/plugin_builds.py: ../shared/third_party/tensorrt-include/<version>/include
+next to the checkout), the full plugin with -Wall -Wextra -Werror for this project's code, libswish.so linked against a
 soname-only libnvinfer stub (cached in .build/ci/, shared with test_tensorrt_runtime.py). Then: the generated header
 matches swish_triton/swish_plugin.json; libswish.so needs libnvinfer (DT_NEEDED, what LD_PRELOAD relies on) and
 exports the C ABI; libswish_dynamic.so needs no libnvinfer and exports only the loadLibrary entry points; the

@@ -2,7 +2,7 @@
 (`tensorrt-lean-cu13-libs` / `-bindings`, fetched once by scripts/fetch_tensorrt_lean.py into a cache), for two
 TensorRT majors (10.16 headers in the 10.16.1 runtime, 11.1 headers in the 11.4 runtime).
 
-For each: the whole plugin is built against that header set (tests/plugin_builds.py, cached in .build/ci/); the
+For each: the whole plugin is built against that header set (tests/plugin/plugin_builds.py, cached in .build/ci/); the
 loadable library is checked to be built like TensorRT's own libnvinfer_vc_plugin.so; the C++ driver
 swish_trt_runtime_test (linked against libnvinfer_lean) loads both libraries into TensorRT's global plugin registry
 and creates, serializes, refuses corrupted input, deregisters and reloads (plugin/tests/trtRuntimeTest.cpp); and the
