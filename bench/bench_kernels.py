@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
-import os
 import statistics
 import subprocess
 import sys
@@ -36,8 +35,10 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from swish_triton import settings  # noqa: E402
 from swish_triton.cli_help import HelpFormatter  # noqa: E402
 from swish_triton.kernels import library as swish_kernels  # noqa: E402
+from swish_triton.perf.run_environment import git_commit  # noqa: E402
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 CAPI_NAMES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
@@ -74,7 +75,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--sizes", default="1M,4M,16M,64M,256M", help="linear element counts; K/M/G are powers of 2")
     p.add_argument("--dtypes", default="fp32,fp16,bf16", help="comma-separated among fp32, fp16, bf16")
     p.add_argument("--beta", type=float, default=1.0, help="beta of the Swish kernel (torch silu is beta = 1)")
-    p.add_argument("--lib", default=os.environ.get(swish_kernels.ENV_VAR), help="library with the Swish C ABI")
+    p.add_argument("--lib", default=settings.value(swish_kernels.ENV_VAR), help="library with the Swish C ABI")
     p.add_argument("--label", default="", help="free text stored in the CSV (e.g. a build variant)")
     p.add_argument(
         "--csv", default=str(REPO / "bench" / "results" / "kernels.csv"), help="CSV to append to ('' for none)"
@@ -199,17 +200,7 @@ def versions() -> dict[str, str]:
         ).stdout.strip()
     except OSError:
         driver = ""
-    commit = os.environ.get("SWISH_COMMIT", "")
-    if not commit:
-        try:
-            commit = subprocess.run(
-                ["git", "-C", str(REPO), "describe", "--always", "--dirty", "--abbrev=7"],
-                capture_output=True,
-                text=True,
-                check=False,
-            ).stdout.strip()
-        except OSError:
-            commit = ""
+    commit = git_commit(override=settings.value("SWISH_COMMIT"))
     return {
         "commit": commit,
         "gpu": props.name,

@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from swish_triton import settings
 from swish_triton.cli_help import HelpFormatter
 from swish_triton.kernels.cpu_swish import CpuSwish
 from swish_triton.kernels.gpu_swish import GpuSwish
@@ -66,7 +67,7 @@ def main() -> None:
     cpu = CpuSwish(1.0)
     idle = args.idle_us / 1e6
     stamp = f"{dt.datetime.now(dt.UTC):%Y-%m-%dT%H:%MZ}"
-    commit = os.environ.get("SWISH_COMMIT") or git_commit()
+    commit = git_commit(override=settings.value("SWISH_COMMIT"))
     print(f"GPU: {gpu_name()}; {os.cpu_count()} cores; NumPy {np.__version__}; commit {commit}; {stamp}")
     print(
         f"| FP32 elements (requests of 1024) | GPU path | GPU path, {args.idle_us:.0f} us idle before | CPU float32 "

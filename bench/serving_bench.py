@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import statistics
 import sys
 import tempfile
 from pathlib import Path
 
+from swish_triton import settings
 from swish_triton.cli_help import HelpFormatter
 from swish_triton.clients.validation import run_validation
 from swish_triton.perf.sweep import SweepRow, append_csv, markdown_table, plot, run_sweep
@@ -200,10 +200,11 @@ def main(argv: list[str] | None = None) -> int:
         # The models log their profile when they unload, so the log is read after the server has stopped.
         profile = [line.split("] ", 1)[-1] for line in server.log_tail(20_000).splitlines() if " profile: " in line]
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    if os.environ.get("SWISH_COMMIT"):
-        # The commit of a checkout copied to a host without its history (git there may report another repository's
-        # or none): the copier knows what it copied.
-        rows = [dataclasses.replace(r, commit=os.environ["SWISH_COMMIT"]) for r in rows]
+    # The commit recorded is the measured checkout's (perf.run_environment.git_commit); SWISH_COMMIT names it for a
+    # checkout copied to a host without its history: the copier knows what it copied.
+    commit = settings.value("SWISH_COMMIT")
+    if commit:
+        rows = [dataclasses.replace(r, commit=commit) for r in rows]
     append_csv(rows, args.out.with_suffix(".csv"))
     summary = ratios(rows, args.rounds)
     text = markdown_table(rows) + "\n\n" + "\n".join(f"- {line}" for line in summary + failures) + "\n"

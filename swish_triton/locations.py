@@ -1,13 +1,15 @@
 """Where the project's files are: the checkout this package runs from (if any), the build folder, the models.
 
 Installed from a wheel, the package has no checkout around it: every path here then comes from an environment
-variable or the current directory, and the plugin's definition (``swish_plugin.json``) ships inside the package.
+variable (read through swish_triton.settings) or the current directory, and the plugin's definition
+(``swish_plugin.json``) ships inside the package.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from swish_triton import settings
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PLUGIN_SPEC_PATH = PACKAGE_DIR / "swish_plugin.json"
@@ -27,8 +29,9 @@ def checkout_root() -> Path | None:
 def build_dir() -> Path:
     """The one folder for build output (CMake's ``plugin/`` build, timing caches, profiles): ``$SWISH_BUILD_DIR``,
     else ``<checkout>/.build``, else ``./.build``."""
-    if os.environ.get(BUILD_DIR_ENV):
-        return Path(os.environ[BUILD_DIR_ENV])
+    configured = settings.value(BUILD_DIR_ENV)
+    if configured is not None:
+        return Path(configured)
     root = checkout_root()
     return (root if root is not None else Path.cwd()) / ".build"
 
@@ -40,7 +43,8 @@ def plugin_build_dir() -> Path:
 
 def default_model_repository() -> Path:
     """``$SWISH_MODEL_REPOSITORY``, else the checkout's ``model_repository/``, else ``./model_repository``."""
-    if os.environ.get(MODEL_REPOSITORY_ENV):
-        return Path(os.environ[MODEL_REPOSITORY_ENV])
+    configured = settings.value(MODEL_REPOSITORY_ENV)
+    if configured is not None:
+        return Path(configured)
     root = checkout_root()
     return (root if root is not None else Path.cwd()) / "model_repository"

@@ -4,7 +4,8 @@ One convention for all three:
 
 - ``-u/--url [PROTOCOL=]HOST:PORT`` per protocol (``http=``/``grpc=`` or ``http://``/``grpc://`` say which; a bare
   ``HOST:PORT`` is the URL of the first ``-i`` protocol); ``-i/--protocol``; ``-m/--model`` (repeatable).
-- Defaults come from the environment (``ENVIRONMENT`` below, the README's table) and are shown in ``--help``.
+- Defaults come from the environment (``swish_triton.settings``, the README's table) and are shown in ``--help``;
+  a flag wins over its variable, which wins over the default.
 - Errors are one line on stderr, ``error: ...``; exit status 0 = everything passed, 1 = a check failed or a sweep
   point is missing, 2 = bad arguments, 3 = the server could not be reached or a tool is missing, 130 = interrupted.
 
@@ -15,11 +16,11 @@ before tritonclient and gRPC are imported.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from swish_triton import settings
 from swish_triton.cli_help import HelpFormatter
 from swish_triton.errors import SwishError
 
@@ -31,18 +32,16 @@ EXIT_INTERRUPTED = 130
 
 PROTOCOLS = ("http", "grpc")
 PROTOCOL_NAMES = {"http": "HTTP", "grpc": "gRPC"}
-# Triton's ports; the launcher (swish_triton.serving.launcher.DEFAULT_PORTS) serves on the same ones.
-DEFAULT_PORTS = {"http": 8000, "grpc": 8001, "metrics": 8002}
+DEFAULT_PORTS = settings.DEFAULT_PORTS
 
-# (variable, what reads it, meaning): the README's table of environment variables is this list.
-ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
-    ("SWISH_TRITON_HOST", "launcher, clients", "address the launcher binds and the clients call (default 127.0.0.1)"),
-    ("SWISH_HTTP_PORT", "launcher, clients", "HTTP port (default 8000)"),
-    ("SWISH_GRPC_PORT", "launcher, clients", "gRPC port (default 8001)"),
-    ("SWISH_METRICS_PORT", "launcher", "metrics port (default 8002)"),
-    ("TRITON_HTTP_URL", "clients", "HOST:PORT of the HTTP endpoint; overrides host and port"),
-    ("TRITON_GRPC_URL", "clients", "HOST:PORT of the gRPC endpoint; overrides host and port"),
-    ("TRITON_URL", "clients", "HOST:PORT of the HTTP endpoint (as perf_analyzer's -u); gRPC takes only its host"),
+# The variables the clients read, in their --help (swish_triton.settings has them all, the README's table).
+ENVIRONMENT = (
+    "SWISH_TRITON_HOST",
+    "SWISH_HTTP_PORT",
+    "SWISH_GRPC_PORT",
+    "TRITON_HTTP_URL",
+    "TRITON_GRPC_URL",
+    "TRITON_URL",
 )
 
 
@@ -50,36 +49,16 @@ class ServerUnreachable(SwishError):
     """No Triton answered at the URL; the message names the URL and where it came from."""
 
 
-def client_host(environ: Mapping[str, str]) -> str:
-    host = environ.get("SWISH_TRITON_HOST", "").strip()
-    # A server bound to every interface is called on the loopback address.
-    return "127.0.0.1" if host in ("", "0.0.0.0", "::", "[::]") else host  # noqa: S104 - compared, not bound
+# The clients' one precedence rule (-u, then the environment, then the default) lives with the registry.
+client_host = settings.client_host
+default_url = settings.client_url
 
 
-def default_url(protocol: str, environ: Mapping[str, str] | None = None) -> tuple[str, str]:
-    """The URL a client uses for ``protocol`` when ``-u`` does not give one, and where it came from.
-
-    ``TRITON_<PROTOCOL>_URL``, else (HTTP) ``TRITON_URL``, else ``SWISH_TRITON_HOST`` (gRPC: else ``TRITON_URL``'s
-    host) with ``SWISH_<PROTOCOL>_PORT``, else 127.0.0.1 and Triton's port. gRPC never goes to ``TRITON_URL``'s port,
-    which is the HTTP port.
-    """
-    env = os.environ if environ is None else environ
-    specific = f"TRITON_{protocol.upper()}_URL"
-    if env.get(specific):
-        return env[specific], specific
-    if protocol == "http" and env.get("TRITON_URL"):
-        return env["TRITON_URL"], "TRITON_URL"
-    host, host_source = client_host(env), "SWISH_TRITON_HOST" if env.get("SWISH_TRITON_HOST") else ""
-    if protocol != "http" and env.get("TRITON_URL") and not host_source:
-        host, host_source = env["TRITON_URL"].rsplit(":", 1)[0], "TRITON_URL's host"
-    port_var = f"SWISH_{protocol.upper()}_PORT"
-    port = env.get(port_var) or str(DEFAULT_PORTS[protocol])
-    sources = [s for s in (host_source, port_var if env.get(port_var) else "") if s]
-    return f"{host}:{port}", " and ".join(sources) or "default"
-
-
-def parse_urls(values: Sequence[str] | None, protocols: Sequence[str]) -> dict[str, tuple[str, str]]:
-    """``-u`` values -> {protocol: (url, source)} for every protocol in ``protocols`` (defaults filled in)."""
+def parse_urls(
+    values: Sequence[str] | None, protocols: Sequence[str], environ: Mapping[str, str] | None = None
+) -> dict[str, tuple[str, str]]:
+    """``-u`` values -> {protocol: (url, source)} for every protocol in ``protocols``; the others from ``environ``
+    (read once by the command: ``settings.environment()``; None reads the process's environment)."""
     given: dict[str, str] = {}
     for value in values or ():
         protocol, url = None, value.strip()
@@ -94,11 +73,11 @@ def parse_urls(values: Sequence[str] | None, protocols: Sequence[str]) -> dict[s
         if not url or ":" not in url or "/" in url:
             raise SwishError(f"-u {value}: expected [http=|grpc=]HOST:PORT, e.g. -u 127.0.0.1:8000")
         given[protocol] = url
-    return {p: ((given[p], "-u") if p in given else default_url(p)) for p in protocols}
+    return {p: ((given[p], "-u") if p in given else default_url(p, environ)) for p in protocols}
 
 
-def url_help(protocols: str) -> str:
-    defaults = ", ".join(f"{PROTOCOL_NAMES[p]} {default_url(p)[0]}" for p in PROTOCOLS)
+def url_help(protocols: str, environ: Mapping[str, str] | None = None) -> str:
+    defaults = ", ".join(f"{PROTOCOL_NAMES[p]} {default_url(p, environ)[0]}" for p in PROTOCOLS)
     return (
         f"[http=|grpc=]HOST:PORT of the server, one per protocol ({protocols}); a bare HOST:PORT belongs to the "
         f"first -i protocol. Default now: {defaults} (from TRITON_HTTP_URL/TRITON_GRPC_URL, TRITON_URL, "
@@ -107,8 +86,8 @@ def url_help(protocols: str) -> str:
 
 
 def epilog() -> str:
-    lines = ["environment variables:"]
-    lines += [f"  {name:<19} {meaning}" for name, _, meaning in ENVIRONMENT]
+    lines = ["environment variables (a flag wins over its variable; all of them: python -m swish_triton.settings):"]
+    lines += settings.help_lines(ENVIRONMENT)
     lines += [
         "",
         "exit status: 0 everything passed, 1 a check failed or a point is missing, 2 bad arguments,",
@@ -167,7 +146,10 @@ def run_cli(body: Callable[[], int]) -> int:
         return status
 
 
-def _add_model(parser: argparse.ArgumentParser, what: str) -> None:
+def _add_target(parser: argparse.ArgumentParser, what: str, environ: Mapping[str, str]) -> None:
+    """-u, -i and -m: the server, the protocol and the models of a one-protocol client."""
+    parser.add_argument("-u", "--url", action="append", metavar="URL", help=url_help("the -i protocol", environ))
+    parser.add_argument("-i", "--protocol", choices=PROTOCOLS, default="http", help="protocol to call the server with")
     parser.add_argument(
         "-m",
         "--model",
@@ -183,15 +165,14 @@ def _add_model(parser: argparse.ArgumentParser, what: str) -> None:
 
 def validate_main(argv: Sequence[str] | None = None) -> int:
     """``swish-validate``: live -> ready -> model ready -> metadata -> outputs against swish_ref."""
+    environ = settings.environment()
     parser = make_parser(
         "Validate Swish models served by Triton against the float64 reference: health, metadata, random inputs at\n"
         "several batch sizes and lengths, NaN/inf and extreme values. Prints a table and PASS: <model> per model.\n\n"
         "  swish-validate -u 127.0.0.1:8000 -i http -m swish_py\n"
         "  swish-validate -u 127.0.0.1:8001 -i grpc -m swish_py -m swish_py_fp16"
     )
-    parser.add_argument("-u", "--url", action="append", metavar="URL", help=url_help("the -i protocol"))
-    parser.add_argument("-i", "--protocol", choices=PROTOCOLS, default="http", help="protocol to call the server with")
-    _add_model(parser, "validate")
+    _add_target(parser, "validate", environ)
     parser.add_argument("-s", "--seed", type=int, default=0, help="random seed for the inputs")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every request and response")
     args = parser.parse_args(argv)
@@ -199,7 +180,7 @@ def validate_main(argv: Sequence[str] | None = None) -> int:
     def body() -> int:
         from swish_triton.clients.validation import run_validation
 
-        url, source = parse_urls(args.url, [args.protocol])[args.protocol]
+        url, source = parse_urls(args.url, [args.protocol], environ)[args.protocol]
         check_reachable(url, args.protocol, source)
         failed = 0
         for model in args.models or ["swish_py"]:
@@ -229,6 +210,7 @@ def prepare_gevent() -> None:
 def concurrency_main(argv: Sequence[str] | None = None) -> int:
     """``swish-concurrency``: N requests in flight, every response checked against swish_ref."""
     prepare_gevent()  # first: nothing may have opened sockets or threads unpatched
+    environ = settings.environment()
     parser = make_parser(
         "Keep N requests in flight against a Swish model (gevent; HTTP and gRPC) and check every response against\n"
         "the float64 reference. Prints throughput and p50/p90/p99 latency per concurrency; exits 1 if any request\n"
@@ -236,9 +218,7 @@ def concurrency_main(argv: Sequence[str] | None = None) -> int:
         "  swish-concurrency -u 127.0.0.1:8001 -i grpc -m swish_py -c 1 8 32 --duration 10\n"
         "  swish-concurrency -u 127.0.0.1:8000 -i http -c 16 --count 5000 -o results/driver.csv"
     )
-    parser.add_argument("-u", "--url", action="append", metavar="URL", help=url_help("the -i protocol"))
-    parser.add_argument("-i", "--protocol", choices=PROTOCOLS, default="http", help="protocol to call the server with")
-    _add_model(parser, "drive")
+    _add_target(parser, "drive", environ)
     parser.add_argument(
         "-c", "--concurrency", type=int, nargs="+", default=[1, 8], metavar="N", help="requests in flight, one run each"
     )
@@ -256,7 +236,7 @@ def concurrency_main(argv: Sequence[str] | None = None) -> int:
     def body() -> int:
         from swish_triton.clients.concurrency import run_driver, write_results
 
-        url, source = parse_urls(args.url, [args.protocol])[args.protocol]
+        url, source = parse_urls(args.url, [args.protocol], environ)[args.protocol]
         check_reachable(url, args.protocol, source)
         results = []
         for model in args.models or ["swish_py"]:

@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from swish_triton import settings
 from swish_triton.clients import cli
 from swish_triton.errors import SwishError
 from swish_triton.serving.control_api import http_call
@@ -274,8 +275,9 @@ def run(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    environ = settings.environment()
     parser = cli.make_parser(__doc__.splitlines()[0])
-    parser.add_argument("-u", "--url", action="append", help=cli.url_help("http and grpc"))
+    parser.add_argument("-u", "--url", action="append", help=cli.url_help("http and grpc", environ))
     parser.add_argument("-m", "--model", default="swish_py", help="the model the requests go to")
     parser.add_argument("--case", action="append", help="run only cases whose name contains this (repeatable)")
     parser.add_argument("--crash-only", action="store_true", help="only tritonserver 2.51's known crash shapes")
@@ -298,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("error: these requests may crash the server under test; run again with --destructive", file=sys.stderr)
         return cli.EXIT_USAGE
     try:
-        urls = cli.parse_urls(args.url, ["http", "grpc"])
+        urls = cli.parse_urls(args.url, ["http", "grpc"], environ)
     except SwishError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return cli.EXIT_USAGE

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from swish_triton import settings
 from swish_triton.engines.configs import DEFAULT_MODEL_REPOSITORY, ENGINE_MODEL_NAMES, BuildError, select_models
 from swish_triton.engines.host import HostInfo
 from swish_triton.engines.plugin import plugin_lib_path
@@ -26,7 +26,8 @@ from swish_triton.locations import build_dir
 DEFAULT_CACHE_DIR = build_dir() / "trt_cache"
 
 
-def build_arg_parser() -> argparse.ArgumentParser:
+def build_arg_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentParser:
+    """The command line; defaults from ``environ`` (read once: ``settings.environment()``), which flags override."""
     p = argparse.ArgumentParser(
         prog="build_engine.py",
         description="Build the TensorRT plans of the model repository (only stale ones), or check them (--check). "
@@ -41,19 +42,19 @@ def build_arg_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--model-repository",
         type=Path,
-        default=Path(os.environ.get("SWISH_MODEL_REPOSITORY", DEFAULT_MODEL_REPOSITORY)),
+        default=settings.value("SWISH_MODEL_REPOSITORY", environ, DEFAULT_MODEL_REPOSITORY),
         help="model repository (env SWISH_MODEL_REPOSITORY; default: %(default)s)",
     )
     p.add_argument(
         "--plugin-lib",
         type=Path,
-        default=plugin_lib_path(),
+        default=plugin_lib_path(None, environ),
         help="libswish.so to load and fingerprint (env SWISH_PLUGIN_LIB; default: %(default)s)",
     )
     p.add_argument(
         "--cache-dir",
         type=Path,
-        default=Path(os.environ.get("SWISH_TRT_CACHE_DIR", DEFAULT_CACHE_DIR)),
+        default=settings.value("SWISH_TRT_CACHE_DIR", environ, DEFAULT_CACHE_DIR),
         help="TensorRT timing caches, one per release and GPU (env SWISH_TRT_CACHE_DIR; default: %(default)s)",
     )
     p.add_argument("--check", action="store_true", help="build nothing: report each plan as OK or why it is stale")
@@ -74,7 +75,7 @@ def _print_progress() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_arg_parser().parse_args(argv)
+    args = build_arg_parser(settings.environment()).parse_args(argv)
     _print_progress()
     try:
         models = select_models(args.models)

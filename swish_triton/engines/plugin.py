@@ -10,9 +10,11 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from swish_triton import settings
 from swish_triton.engines.configs import BuildError
 from swish_triton.locations import plugin_build_dir
 from swish_triton.model_config import BETA_PARAMETER
@@ -22,9 +24,9 @@ DEFAULT_PLUGIN_LIB = plugin_build_dir() / "libswish.so"
 PLUGIN_INTERFACE = "IPluginV3"
 
 
-def plugin_lib_path(value: str | os.PathLike[str] | None = None) -> Path:
-    """--plugin-lib, else $SWISH_PLUGIN_LIB, else .build/plugin/libswish.so."""
-    return Path(value or os.environ.get("SWISH_PLUGIN_LIB") or DEFAULT_PLUGIN_LIB)
+def plugin_lib_path(value: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None) -> Path:
+    """--plugin-lib, else $SWISH_PLUGIN_LIB, else .build/plugin/libswish.so (swish_triton.settings' rule)."""
+    return Path(settings.resolve("SWISH_PLUGIN_LIB", value or None, environ, DEFAULT_PLUGIN_LIB)[0])
 
 
 def sha256_file(path: Path) -> str:

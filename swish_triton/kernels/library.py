@@ -5,8 +5,9 @@ libnvinfer), checks its ABI version and launches ``swish_forward`` on a caller-g
 streams are plain integers, so any framework works: ``tensor.data_ptr()`` / ``torch.cuda.current_stream().cuda_stream``
 or ``cupy_array.data.ptr`` / ``cupy.cuda.get_current_stream().ptr``.
 
-Library search order: ``$SWISH_KERNELS_LIB``, then ``libswish_kernels.so`` and ``libswish.so`` in the build folder
-(``make plugin``: ``<checkout>/.build/plugin``, or ``$SWISH_BUILD_DIR/plugin``).
+Library search order: ``$SWISH_KERNELS_LIB`` (read through swish_triton.settings when the library is first loaded,
+in a Triton model's ``initialize``), then ``libswish_kernels.so`` and ``libswish.so`` in the build folder (``make
+plugin``: ``<checkout>/.build/plugin``, or ``$SWISH_BUILD_DIR/plugin``).
 """
 
 from __future__ import annotations
@@ -16,8 +17,11 @@ import os
 import threading
 from pathlib import Path
 
+from swish_triton import settings
 from swish_triton.errors import SwishError
 from swish_triton.locations import plugin_build_dir
+from swish_triton.model_config import BETA_PARAMETER
+from swish_triton.plugin_spec import field_default
 
 ENV_VAR = "SWISH_KERNELS_LIB"
 ABI_VERSION = 1
@@ -61,10 +65,9 @@ class SwishLibraryNotFound(SwishError, OSError):
     """No loadable library with the Swish C ABI was found."""
 
 
-def candidate_paths() -> list[Path]:
-    """Where the library is looked for, in order."""
-    env = os.environ.get(ENV_VAR)
-    paths = [Path(env)] if env else []
+def candidate_paths(override: str | os.PathLike[str] | None = None) -> list[Path]:
+    """Where the library is looked for, in order: ``override`` (``$SWISH_KERNELS_LIB``), then the build folder."""
+    paths = [Path(override)] if override else []
     return paths + list(DEFAULT_CANDIDATES)
 
 
@@ -92,11 +95,16 @@ class SwishKernels:
         if version != ABI_VERSION:
             raise SwishLibraryNotFound(f"{self.path}: C ABI version {version}, this binding needs {ABI_VERSION}")
 
-    def forward(self, dtype: str, in_ptr: int, out_ptr: int, n: int, beta: float = 1.0, stream_ptr: int = 0) -> None:
-        """Enqueue out[i] = in[i] * sigmoid(beta * in[i]) for i < n on ``stream_ptr`` (0: legacy default stream).
+    def forward(
+        self, dtype: str, in_ptr: int, out_ptr: int, n: int, beta: float | None = None, stream_ptr: int = 0
+    ) -> None:
+        """Enqueue out[i] = in[i] * sigmoid(beta * in[i]) for i < n on ``stream_ptr`` (0: legacy default stream);
+        ``beta`` None is the plugin's default (``swish_plugin.json``).
 
         Asynchronous like any kernel launch. Raises SwishKernelsError on a refused launch (bad arguments, CUDA error).
         """
+        if beta is None:
+            beta = field_default(BETA_PARAMETER)
         code = dtype_code(dtype)
         status = self._lib.swish_forward(code, in_ptr or None, out_ptr or None, int(n), float(beta), stream_ptr or None)
         if status != 0:
@@ -125,7 +133,7 @@ def load(path: str | os.PathLike[str] | None = None) -> SwishKernels:
         if "default" in _loaded:
             return _loaded["default"]
         reasons = []
-        for candidate in candidate_paths():
+        for candidate in candidate_paths(settings.value(ENV_VAR)):
             if not candidate.is_file():
                 reasons.append(f"{candidate}: no such file")
                 continue
@@ -140,6 +148,8 @@ def load(path: str | os.PathLike[str] | None = None) -> SwishKernels:
         )
 
 
-def swish_forward(dtype: str, in_ptr: int, out_ptr: int, n: int, beta: float = 1.0, stream_ptr: int = 0) -> None:
+def swish_forward(
+    dtype: str, in_ptr: int, out_ptr: int, n: int, beta: float | None = None, stream_ptr: int = 0
+) -> None:
     """Module-level shortcut for ``load().forward(...)``."""
     load().forward(dtype, in_ptr, out_ptr, n, beta, stream_ptr)

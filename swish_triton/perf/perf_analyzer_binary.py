@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from swish_triton import settings
 from swish_triton.errors import SwishError
 from swish_triton.locations import build_dir
 
@@ -139,9 +140,12 @@ def _unversioned_cudart_dir() -> Path | None:
     return link_dir
 
 
-def find_perf_analyzer() -> PerfAnalyzer:
-    """The perf_analyzer for this host. Raises PerfAnalyzerNotFound with the install command when there is none."""
-    override = os.environ.get("PERF_ANALYZER")
+def find_perf_analyzer(override: Path | None = None) -> PerfAnalyzer:
+    """The perf_analyzer for this host: ``override`` (a command passes ``$PERF_ANALYZER``, read where it starts;
+    None reads it through swish_triton.settings), else the installed one. Raises PerfAnalyzerNotFound with the
+    install command when there is none."""
+    if override is None:
+        override = settings.value("PERF_ANALYZER")
     if override:
         return PerfAnalyzer(Path(override), (), "PERF_ANALYZER")
     if glibc_version() >= (2, 38):

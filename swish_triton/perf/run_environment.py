@@ -14,8 +14,6 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import tritonclient.http as httpclient
-
 from swish_triton.locations import checkout_root
 
 
@@ -53,31 +51,50 @@ def tensorrt_version(model_repository: Path | None = None) -> str:
         return "none"
 
 
-def git_commit() -> str:
-    if shutil.which("git") is None:
+def _git(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True)
+
+
+def git_commit(checkout: Path | None = None, override: str | None = None) -> str:
+    """The commit of the code being measured, ``-dirty`` when its tracked files differ from it.
+
+    ``override`` (``$SWISH_COMMIT``, read by the command) wins: a checkout copied without its history knows its commit
+    only from whoever copied it. Else the commit of ``checkout``, by default the checkout that holds the imported
+    swish_triton package (``locations.checkout_root()``). ``"unknown"`` where that folder is not the top of a git
+    checkout (an installed package, a copy without ``.git``): never the commit of a repository that merely encloses
+    it, nor that of the working directory.
+    """
+    if override:
+        return override
+    root = checkout if checkout is not None else checkout_root()
+    if root is None or shutil.which("git") is None:
         return "unknown"
-    head = subprocess.run(
-        ["git", "-C", str(checkout_root() or Path.cwd()), "rev-parse", "--short", "HEAD"],
-        capture_output=True,
-        text=True,
-    )
+    top = _git(root, "rev-parse", "--show-toplevel")
+    if top.returncode != 0 or Path(top.stdout.strip()).resolve() != Path(root).resolve():
+        return "unknown"
+    head = _git(root, "rev-parse", "--short", "HEAD")
     if head.returncode != 0:
         return "unknown"
-    dirty = subprocess.run(
-        ["git", "-C", str(checkout_root() or Path.cwd()), "status", "--porcelain", "--untracked-files=no"],
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
+    dirty = _git(root, "status", "--porcelain", "--untracked-files=no").stdout.strip()
     return head.stdout.strip() + ("-dirty" if dirty else "")
 
 
+def measured_checkout(model_repository: Path | None = None) -> Path | None:
+    """The checkout a measurement's commit is that of: the one holding the imported package, else (an installed
+    package) the one holding the served model repository."""
+    root = checkout_root()
+    if root is None and model_repository is not None:
+        root = Path(model_repository).resolve().parent
+    return root
+
+
 def environment(http_url: str, model_repository: Path | None = None) -> Environment:
-    client = httpclient.InferenceServerClient(http_url)
-    try:
+    from swish_triton.perf.server_stats import http_client
+
+    with http_client(http_url) as client:
         triton = str(client.get_server_metadata().get("version", "unknown"))
-    finally:
-        client.close()
-    return Environment(gpu_name(), triton, tensorrt_version(model_repository), git_commit())
+    commit = git_commit(measured_checkout(model_repository))
+    return Environment(gpu_name(), triton, tensorrt_version(model_repository), commit)
 
 
 def client_cores() -> int:

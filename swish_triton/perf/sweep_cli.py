@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from swish_triton import settings
 from swish_triton.clients.cli import (
     EXIT_FAILED,
     EXIT_OK,
@@ -42,14 +43,14 @@ when it passes --max-client-memory-mb or its time budget (--point-timeout).
   swish-perf-sweep -u grpc=10.0.0.5:8001 -u http=10.0.0.5:8000 -m swish_py -c 1 4 16 64 --slo-ms 5"""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentParser:
     parser = make_parser(DESCRIPTION)
     parser.add_argument(
         "-u",
         "--url",
         action="append",
         metavar="URL",
-        help=url_help("each -i protocol; HTTP is always used for Triton's statistics"),
+        help=url_help("each -i protocol; HTTP is always used for Triton's statistics", environ),
     )
     parser.add_argument("--http-url", help=argparse.SUPPRESS)  # before the -u convention; kept for old scripts
     parser.add_argument("--grpc-url", help=argparse.SUPPRESS)
@@ -139,7 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    environ = settings.environment()
+    parser = build_parser(environ)
     args = parser.parse_args(argv)
     if any(c < 1 for c in args.concurrency) or args.batch_size < 1 or args.length < 1:
         parser.error("concurrency, batch size and length must be at least 1")
@@ -157,13 +159,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         url_values = list(args.url or [])
         url_values += [f"http={args.http_url}"] if args.http_url else []
         url_values += [f"grpc={args.grpc_url}"] if args.grpc_url else []
-        urls = parse_urls(url_values, [*protocols, *(["http"] if "http" not in protocols else [])])
+        urls = parse_urls(url_values, [*protocols, *(["http"] if "http" not in protocols else [])], environ)
         for protocol, (url, source) in urls.items():
             check_reachable(url, protocol, source)
             print(f"{PROTOCOL_NAMES[protocol]}: {url} ({source})", flush=True)
-        pa = find_perf_analyzer()
+        pa = find_perf_analyzer(settings.value("PERF_ANALYZER", environ))
         print(f"perf_analyzer: {pa.binary} ({pa.origin})", flush=True)
-        settings = MeasurementSettings(
+        measurement = MeasurementSettings(
             mode=args.measurement_mode,
             window_ms=args.measurement_interval,
             request_count=args.measurement_request_count,
@@ -175,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             rows = run_sweep(
                 urls["http"][0],
-                urls["grpc"][0] if "grpc" in urls else default_url("grpc")[0],
+                urls["grpc"][0] if "grpc" in urls else default_url("grpc", environ)[0],
                 args.models or ["swish_py"],
                 protocols,
                 args.concurrency,
@@ -184,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.length,
                 label=args.label,
                 model_repository=args.model_repository,
-                settings=settings,
+                settings=measurement,
                 on_unstable=args.on_unstable,
                 on_row=lambda row: append_csv([row], csv_path),
                 max_rss_mb=args.max_client_memory_mb,

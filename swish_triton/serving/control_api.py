@@ -16,11 +16,12 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 
+from swish_triton import settings
 from swish_triton.errors import SwishError
 
 RESTRICTED_APIS = ("model-repository", "shared-memory", "logging", "trace")
 OPEN_APIS = ("health", "metadata", "model-config", "statistics", "inference")
-DEFAULT_KEY_HEADER = "swish-api-key"
+DEFAULT_KEY_HEADER = settings.DEFAULT_KEY_HEADER
 GRPC_HEADER_PREFIX = "triton-grpc-protocol-"
 _KEY_PATTERN = re.compile(r"^[A-Za-z0-9._~-]{16,}$")
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 
+from swish_triton import settings
 from swish_triton.cli_help import HelpFormatter
 from swish_triton.serving.control_api import DEFAULT_KEY_HEADER, http_call, ready_models
 
@@ -79,6 +79,7 @@ def check(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    environ = settings.environment()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=HelpFormatter)
     parser.add_argument("-u", "--url", default="127.0.0.1:8000", help="HTTP host:port of the server")
     parser.add_argument(
@@ -89,11 +90,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="model to send a canary (repeatable; default: every READY model in the repository "
         "index, which needs the key where the repository API is restricted)",
     )
-    parser.add_argument("--api-key", default=os.environ.get("SWISH_API_KEY"), help="default: $SWISH_API_KEY")
-    parser.add_argument("--api-key-header", default=os.environ.get("SWISH_API_KEY_HEADER", DEFAULT_KEY_HEADER))
+    parser.add_argument("--api-key", default=None, help="default: $SWISH_API_KEY")
+    parser.add_argument("--api-key-header", default=settings.value("SWISH_API_KEY_HEADER", environ))
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds per call")
     args = parser.parse_args(argv)
-    problems = check(args.url, args.model, args.api_key, args.api_key_header, args.timeout)
+    key = settings.resolve("SWISH_API_KEY", args.api_key or None, environ)[0]
+    problems = check(args.url, args.model, key, args.api_key_header, args.timeout)
     for problem in problems:
         print(f"unhealthy: {problem}")
     if not problems:

@@ -35,6 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from swish_triton import settings
 from swish_triton.serving import control_api, server_processes
 from swish_triton.serving.bundled_triton import (
     check_numpy_for_stub,
@@ -52,9 +53,9 @@ __all__ = ["DEFAULT_PORTS", "LauncherError", "TritonServer", "free_port", "plan_
 
 log = logging.getLogger(__name__)
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORTS = {"http": 8000, "grpc": 8001, "metrics": 8002}
-DEFAULT_EXIT_TIMEOUT_S = 30
+DEFAULT_HOST = settings.DEFAULT_HOST
+DEFAULT_PORTS = settings.DEFAULT_PORTS
+DEFAULT_EXIT_TIMEOUT_S = settings.DEFAULT_EXIT_TIMEOUT_S
 # Where the overflow defects of this tritonserver are fixed (docs/security.md names the first release with each fix).
 # tritonserver's countdown while it stops (server.cc): "Timeout 29: Found 2 live models and 0 in-flight non-inference
 # requests".

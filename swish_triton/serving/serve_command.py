@@ -8,20 +8,25 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
+from swish_triton import settings
 from swish_triton.cli_help import HelpFormatter
 from swish_triton.serving import control_api
-from swish_triton.serving.launcher import DEFAULT_EXIT_TIMEOUT_S, DEFAULT_HOST, LauncherError, TritonServer
+from swish_triton.serving.launcher import LauncherError, TritonServer
 
 
-def build_parser() -> argparse.ArgumentParser:
-    env = os.environ.get
+def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentParser:
+    """Flags whose defaults are the environment's values (read once: ``settings.environment()``); a flag wins."""
+
+    def env(name: str, default: Any = None) -> Any:
+        return settings.value(name, environ) if default is None else settings.value(name, environ, default)
+
     parser = argparse.ArgumentParser(
         description="Serve a model repository with the tritonserver bundled in nvidia-pytriton.",
         formatter_class=HelpFormatter,
@@ -29,28 +34,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--model-repository",
         type=Path,
-        default=Path(env("SWISH_MODEL_REPOSITORY", "model_repository")),
+        default=env("SWISH_MODEL_REPOSITORY", Path("model_repository")),
         help="the repository to serve ($SWISH_MODEL_REPOSITORY)",
     )
     parser.add_argument(
-        "--host", default=env("SWISH_TRITON_HOST", DEFAULT_HOST), help="address for every port (not loopback: --expose)"
+        "--host", default=env("SWISH_TRITON_HOST"), help="address for every port (not loopback: --expose)"
     )
-    parser.add_argument("--http-port", type=int, default=int(env("SWISH_HTTP_PORT", "8000")), help="$SWISH_HTTP_PORT")
-    parser.add_argument("--grpc-port", type=int, default=int(env("SWISH_GRPC_PORT", "8001")), help="$SWISH_GRPC_PORT")
-    parser.add_argument(
-        "--metrics-port", type=int, default=int(env("SWISH_METRICS_PORT", "8002")), help="$SWISH_METRICS_PORT"
-    )
+    parser.add_argument("--http-port", type=int, default=env("SWISH_HTTP_PORT"), help="$SWISH_HTTP_PORT")
+    parser.add_argument("--grpc-port", type=int, default=env("SWISH_GRPC_PORT"), help="$SWISH_GRPC_PORT")
+    parser.add_argument("--metrics-port", type=int, default=env("SWISH_METRICS_PORT"), help="$SWISH_METRICS_PORT")
     parser.add_argument("--model", action="append", dest="models", help="load only this model (repeatable)")
     parser.add_argument("--strict", action="store_true", help="fail on a broken model entry instead of skipping it")
     parser.add_argument(
         "--api-key",
-        default=None,
+        default=None,  # not env(): the key must not appear in --help
         help="key for the model-repository, shared-memory, logging and trace APIs (default: $SWISH_API_KEY, else "
         "a random key only this launcher knows; never shown here)",
     )
     parser.add_argument(
         "--api-key-header",
-        default=env("SWISH_API_KEY_HEADER", control_api.DEFAULT_KEY_HEADER),
+        default=env("SWISH_API_KEY_HEADER"),
         help="HTTP header of the key (gRPC: triton-grpc-protocol-<header>)",
     )
     parser.add_argument(
@@ -63,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--exit-timeout",
         type=int,
-        default=int(env("SWISH_EXIT_TIMEOUT", str(DEFAULT_EXIT_TIMEOUT_S))),
+        default=env("SWISH_EXIT_TIMEOUT"),
         help="seconds requests in flight may take to finish on SIGTERM before the server is stopped anyway",
     )
     parser.add_argument(
@@ -79,7 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    environ = settings.environment()
+    try:
+        parser = build_parser(environ)
+    except settings.SettingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[triton] %(message)s", stream=sys.stdout)
     server = TritonServer(
         args.model_repository,
@@ -92,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ready_timeout_s=args.ready_timeout,
         exit_timeout_s=args.exit_timeout,
         log_verbose=args.verbose,
-        api_key=args.api_key or os.environ.get("SWISH_API_KEY") or None,
+        api_key=settings.resolve("SWISH_API_KEY", args.api_key or None, environ)[0],
         api_key_header=args.api_key_header,
         open_apis=args.open_api,
         strict=args.strict,
