@@ -4,6 +4,7 @@
  */
 #include "swishCApi.h"
 
+#include "swishHost.h"
 #include "swishKernel.h"
 
 #include <cmath>
@@ -49,46 +50,61 @@ cudaError_t dispatch(void const* in, void* out, int64_t n, float beta, cudaStrea
     return swish::swishImpl<T>(stream, static_cast<T const*>(in), static_cast<T*>(out), n, beta);
 }
 
-int forward(int dtype, void const* in, void* out, int64_t n, float beta, void* stream)
+// Why these arguments cannot be computed ("" if they can); `name` starts the message.
+std::string invalid(char const* name, int dtype, void const* in, void const* out, int64_t n, float beta)
 {
     size_t const size = elementSize(dtype);
     if (size == 0)
     {
-        return fail(SWISH_STATUS_INVALID_ARGUMENT,
-            "swish_forward: unknown dtype " + std::to_string(dtype) + " (0 = float32, 1 = float16, 2 = bfloat16)");
+        return std::string(name) + ": unknown dtype " + std::to_string(dtype)
+            + " (0 = float32, 1 = float16, 2 = bfloat16)";
     }
     if (n < 0)
     {
-        return fail(SWISH_STATUS_INVALID_ARGUMENT, "swish_forward: negative element count " + std::to_string(n));
+        return std::string(name) + ": negative element count " + std::to_string(n);
     }
     if (!std::isfinite(beta))
     {
-        return fail(SWISH_STATUS_INVALID_ARGUMENT, "swish_forward: beta must be finite");
+        return std::string(name) + ": beta must be finite";
     }
     if (n == 0)
     {
-        return SWISH_STATUS_SUCCESS;
+        return "";
     }
     if (in == nullptr || out == nullptr)
     {
-        return fail(SWISH_STATUS_INVALID_ARGUMENT, "swish_forward: null pointer with n > 0");
+        return std::string(name) + ": null pointer with n > 0";
     }
     auto const inAddr = reinterpret_cast<uintptr_t>(in);
     auto const outAddr = reinterpret_cast<uintptr_t>(out);
     if (inAddr % size != 0 || outAddr % size != 0)
     {
-        return fail(SWISH_STATUS_INVALID_ARGUMENT,
-            "swish_forward: pointers must be aligned to the element size (" + std::to_string(size) + " bytes)");
+        return std::string(name) + ": pointers must be aligned to the element size (" + std::to_string(size)
+            + " bytes)";
     }
     auto const bytes = static_cast<uint64_t>(n) * size;
     if (static_cast<uint64_t>(n) > UINT64_MAX / size || inAddr > UINTPTR_MAX - bytes || outAddr > UINTPTR_MAX - bytes)
     {
-        return fail(SWISH_STATUS_INVALID_ARGUMENT, "swish_forward: element count overflows the address space");
+        return std::string(name) + ": element count overflows the address space";
     }
     if (inAddr != outAddr && inAddr < outAddr + bytes && outAddr < inAddr + bytes)
     {
-        return fail(SWISH_STATUS_INVALID_ARGUMENT,
-            "swish_forward: input and output overlap partially (only identical or disjoint ranges are allowed)");
+        return std::string(name)
+            + ": input and output overlap partially (only identical or disjoint ranges are allowed)";
+    }
+    return "";
+}
+
+int forward(int dtype, void const* in, void* out, int64_t n, float beta, void* stream)
+{
+    std::string const problem = invalid("swish_forward", dtype, in, out, n, beta);
+    if (!problem.empty())
+    {
+        return fail(SWISH_STATUS_INVALID_ARGUMENT, problem);
+    }
+    if (n == 0)
+    {
+        return SWISH_STATUS_SUCCESS;
     }
 
     auto const cudaStream = static_cast<cudaStream_t>(stream);
@@ -129,6 +145,34 @@ extern "C" int swish_forward(int dtype, const void* in, void* out, int64_t n, fl
     catch (...)
     {
         return fail(SWISH_STATUS_INTERNAL_ERROR, "swish_forward: unknown exception");
+    }
+}
+
+extern "C" int swish_forward_host(int dtype, const void* in, void* out, int64_t n, float beta)
+{
+    try
+    {
+        tLastError[0] = '\0';
+        std::string const problem = invalid("swish_forward_host", dtype, in, out, n, beta);
+        if (!problem.empty())
+        {
+            return fail(SWISH_STATUS_INVALID_ARGUMENT, problem);
+        }
+        if (dtype != SWISH_DTYPE_FLOAT32)
+        {
+            return fail(SWISH_STATUS_INVALID_ARGUMENT,
+                "swish_forward_host: float32 only (dtype " + std::to_string(dtype) + " given)");
+        }
+        swish::swishHostFloat32(static_cast<float const*>(in), static_cast<float*>(out), n, beta);
+        return SWISH_STATUS_SUCCESS;
+    }
+    catch (std::exception const& e)
+    {
+        return fail(SWISH_STATUS_INTERNAL_ERROR, std::string("swish_forward_host: ") + e.what());
+    }
+    catch (...)
+    {
+        return fail(SWISH_STATUS_INTERNAL_ERROR, "swish_forward_host: unknown exception");
     }
 }
 

@@ -1,5 +1,9 @@
-"""Swish in float32 with NumPy: the Python-backend models' CPU path (hosts without a GPU, and batches too small for
+"""Swish in float32 on the CPU: the Python-backend models' CPU path (hosts without a GPU, and batches too small for
 the GPU round trip to pay).
+
+Where the plugin's kernels library is built (``make plugin``; it needs no GPU to load), each batch is one call of
+its C kernel ``swish_forward_host`` (plugin/swishHost.cpp: computed in double precision, rounded once, vectorised for
+the host's CPU). Otherwise, and for arrays the C kernel cannot take (unaligned memory), NumPy computes it as below.
 
 y = x / (1 + exp(-beta * x)): one product, one exp, one add and one divide per element, each a vectorised NumPy
 pass over the whole batch into buffers that are reused from call to call. FP16 inputs are computed in float32 and
@@ -20,11 +24,21 @@ This module is independent of ``swish_triton.reference`` (the float64 test oracl
 from __future__ import annotations
 
 import contextlib
+from typing import Protocol
 
 import numpy as np
 
 from swish_triton.kernels.phase_clock import NO_CLOCK, PhaseClock
 from swish_triton.ragged import split_like
+
+
+class HostKernel(Protocol):
+    """What CpuSwish needs of the kernels library (swish_triton.kernels.library.SwishKernels)."""
+
+    has_host: bool
+
+    def forward_host(self, in_ptr: int, out_ptr: int, n: int, beta: float) -> None: ...
+
 
 F32 = np.dtype(np.float32)
 F64 = np.dtype(np.float64)
@@ -74,10 +88,13 @@ def _grown(buffer: np.ndarray, n: int) -> np.ndarray:
 class CpuSwish:
     """Swish over a batch of arrays (one flat float32 computation), with buffers that grow to the largest batch."""
 
-    def __init__(self, beta: float) -> None:
+    def __init__(self, beta: float, native: HostKernel | None = None) -> None:
         self.beta = np.float32(beta)
         if not np.isfinite(self.beta):
             raise ValueError(f"beta must be finite as a float32, not {beta!r}")
+        # The C kernel, where the library has it (libraries built before it was added do not).
+        self.native = native if native is not None and native.has_host else None
+        self._beta_arg = float(self.beta)
         self.neg_beta = np.float32(-self.beta)
         self.exact_product = _power_of_two_or_zero(self.beta)
         # Below this |beta|, results stay nonzero for -beta * x beyond what the careful pass's two factors reach
@@ -144,6 +161,9 @@ class CpuSwish:
         wherever exp does not overflow; elsewhere the result is computed again in float64."""
         n = x.size
         if n == 0:
+            return
+        if self.native is not None and x.flags.aligned and x.flags.c_contiguous and out.flags.c_contiguous:
+            self.native.forward_host(x.ctypes.data, out.ctypes.data, n, self._beta_arg)
             return
         quiet, watch = _QUIET_KW, self._watch_kw
         if self.beta == 0:

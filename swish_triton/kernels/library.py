@@ -94,6 +94,18 @@ class SwishKernels:
         version = lib.swish_abi_version()
         if version != ABI_VERSION:
             raise SwishLibraryNotFound(f"{self.path}: C ABI version {version}, this binding needs {ABI_VERSION}")
+        # swish_forward_host (the CPU kernel) is absent from libraries built before it was added.
+        self.has_host = hasattr(lib, "swish_forward_host")
+        if self.has_host:
+            lib.swish_forward_host.argtypes = [
+                ctypes.c_int,
+                ctypes.c_void_p,
+                ctypes.c_void_p,
+                ctypes.c_int64,
+                ctypes.c_float,
+            ]
+            lib.swish_forward_host.restype = ctypes.c_int
+            self._host = lib.swish_forward_host
 
     def forward(
         self, dtype: str, in_ptr: int, out_ptr: int, n: int, beta: float | None = None, stream_ptr: int = 0
@@ -107,6 +119,16 @@ class SwishKernels:
             beta = field_default(BETA_PARAMETER)
         code = dtype_code(dtype)
         status = self._lib.swish_forward(code, in_ptr or None, out_ptr or None, int(n), float(beta), stream_ptr or None)
+        if status != 0:
+            message = (self._lib.swish_last_error() or b"").decode("utf-8", "replace")
+            raise SwishKernelsError(status, message)
+
+    def forward_host(self, in_ptr: int, out_ptr: int, n: int, beta: float) -> None:
+        """out[i] = in[i] * sigmoid(beta * in[i]) for i < n, float32 in host memory, on the calling thread (no GPU).
+
+        Raises SwishKernelsError on bad arguments and AttributeError where the library predates the CPU kernel
+        (``has_host`` is False)."""
+        status = self._host(0, in_ptr or None, out_ptr or None, n, beta)
         if status != 0:
             message = (self._lib.swish_last_error() or b"").decode("utf-8", "replace")
             raise SwishKernelsError(status, message)

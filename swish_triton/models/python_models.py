@@ -7,9 +7,11 @@ A request that cannot be computed (an empty tensor) gets its own error response;
 succeed.
 
 Where the Swish model computes: a batch of at least ``gpu_min_elements`` elements goes to the plugin's kernels on the
-GPU (when the instance has one), a smaller one to the float32 NumPy kernel on the CPU: each GPU batch pays a host
-round trip (staging, two copies, a synchronisation) of a few hundred microseconds inside Triton's stub, which NumPy's
-vectorised float32 loops beat for small batches (docs/performance.md, "Where the time goes").
+GPU (when the instance has one), a smaller one to the CPU: each GPU batch pays a host round trip (staging, two
+copies, a synchronisation) of a few hundred microseconds inside Triton's stub, which the CPU beats for small batches
+(docs/performance.md, "Where the time goes"). On the CPU the batch is one call of the plugin library's C kernel where
+the library is built (``make plugin``; no GPU needed), else the float32 NumPy kernel (parameter ``cpu_kernel``:
+``auto``, the default, or ``numpy``).
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from swish_triton.errors import SwishError
 from swish_triton.kernels.cpu_swish import CpuSwish
+from swish_triton.kernels.library import SwishKernels
+from swish_triton.kernels.library import load as load_kernels
 from swish_triton.limits import MAX_REQUEST_BYTES
 from swish_triton.model_config import parse_beta
 from swish_triton.models.execute_profile import NO_CLOCK, ExecuteProfile, PhaseClock
@@ -43,6 +48,17 @@ DEFAULT_GPU_MIN_ELEMENTS = 16384
 def swish_batch(arrays: list[np.ndarray], beta: float, out_dtype: np.dtype) -> list[np.ndarray]:
     """Swish over several arrays of any shapes as one float32 computation on the CPU; arrays of the same shapes."""
     return CpuSwish(beta)(arrays, out_dtype)
+
+
+def host_kernels() -> tuple[SwishKernels | None, str]:
+    """The plugin's kernels library if it has the CPU kernel (swish_forward_host), else None and why not."""
+    try:
+        kernels = load_kernels()
+    except (OSError, SwishError) as exc:
+        return None, str(exc).splitlines()[0]
+    if not kernels.has_host:
+        return None, f"{kernels.path} was built before swish_forward_host"
+    return kernels, ""
 
 
 class _BatchedModel:
@@ -142,7 +158,13 @@ class SwishModel(_BatchedModel):
         if not threshold.isdigit():
             raise ValueError(f"{self.model_name}: parameter gpu_min_elements must be a count >= 0, not {threshold!r}")
         self.gpu_min_elements = int(threshold)
-        self.cpu = CpuSwish(self.beta)
+        cpu_kernel = self.params.get("cpu_kernel", "auto") or "auto"
+        if cpu_kernel not in ("auto", "numpy"):
+            raise ValueError(f"{self.model_name}: parameter cpu_kernel must be auto or numpy, not {cpu_kernel!r}")
+        native, why_not = host_kernels() if cpu_kernel == "auto" else (None, "cpu_kernel=numpy in config.pbtxt")
+        self.cpu = CpuSwish(self.beta, native)
+        self.cpu_path = "cpu" if native else "cpu numpy"
+        cpu_name = f"float32 C kernel of {native.path}" if native else f"float32 NumPy kernel; no C kernel: {why_not}"
         self.gpu = None
         reason = "device=cpu in config.pbtxt"
         if wanted != "cpu":
@@ -156,11 +178,10 @@ class SwishModel(_BatchedModel):
                 reason = str(exc)
         if self.gpu:
             where = (
-                f"{self.gpu.describe()} for batches of >= {self.gpu_min_elements} elements, the CPU (float32 NumPy) "
-                "below"
+                f"{self.gpu.describe()} for batches of >= {self.gpu_min_elements} elements, the CPU ({cpu_name}) below"
             )
         else:
-            where = f"the CPU (float32 NumPy; no GPU path: {reason})"
+            where = f"the CPU ({cpu_name}; no GPU path: {reason})"
         pb_utils.Logger.log_info(
             f"{self.model_name} instance {args.get('model_instance_name')}: Swish with beta={self.beta} on {where}; "
             f"NumPy {np.__version__}"
@@ -171,8 +192,8 @@ class SwishModel(_BatchedModel):
             self.path = "gpu"
             return self.gpu(arrays, self.beta, self.output_dtype, self.clock)
         outputs = self.cpu(arrays, self.output_dtype, self.clock)
-        # The profile tells batches whose inputs overflowed exp (computed again, carefully) from the others.
-        self.path = "cpu, careful pass" if self.cpu.careful_streak else "cpu"
+        # The profile tells batches whose inputs overflowed NumPy's exp (computed again, carefully) from the others.
+        self.path = "cpu numpy, careful pass" if self.cpu.careful_streak else self.cpu_path
         return outputs
 
     def compute_on_device(self, tensors: list[Any]) -> list[Any]:
