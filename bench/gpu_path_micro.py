@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""The Python models' two compute paths outside Triton, per batch size: GpuSwish (gather into pinned memory, one copy
-each way, the plugin's kernel, one synchronisation, copy out) and the float32 NumPy kernel (CpuSwish), FP32. Each is
+"""The Python models' compute paths outside Triton, per batch size: GpuSwish (gather into pinned memory, one copy each
+way, the plugin's kernel, one synchronisation, copy out), CpuSwish with the library's C kernel, and CpuSwish with the
+float32 NumPy kernel, FP32, on normally distributed inputs. Each is
 checked against swish_ref first, then timed back to back and again with an idle gap before every call (what the GPU
 sees at low concurrency in a server: the host's next request arrives hundreds of microseconds later). Prints median
 microseconds per call and the GPU path's steps; compare with the in-server profile of
@@ -23,6 +24,7 @@ from swish_triton import settings
 from swish_triton.cli_help import HelpFormatter
 from swish_triton.kernels.cpu_swish import CpuSwish
 from swish_triton.kernels.gpu_swish import GpuSwish
+from swish_triton.kernels.library import load as load_kernels
 from swish_triton.kernels.phase_clock import PhaseClock
 from swish_triton.perf.run_environment import git_commit, gpu_name
 from swish_triton.reference import compare_to_ref
@@ -64,20 +66,28 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=200)
     args = parser.parse_args()
     gpu = GpuSwish(0)
+    c_kernel = CpuSwish(1.0, load_kernels())
+    if c_kernel.native is None:
+        raise SystemExit("the kernels library has no swish_forward_host: rebuild it (make plugin)")
     cpu = CpuSwish(1.0)
     idle = args.idle_us / 1e6
     stamp = f"{dt.datetime.now(dt.UTC):%Y-%m-%dT%H:%MZ}"
     commit = git_commit(override=settings.value("SWISH_COMMIT"))
     print(f"GPU: {gpu_name()}; {os.cpu_count()} cores; NumPy {np.__version__}; commit {commit}; {stamp}")
     print(
-        f"| FP32 elements (requests of 1024) | GPU path | GPU path, {args.idle_us:.0f} us idle before | CPU float32 "
-        f"| CPU, idle before | GPU steps, idle before (us) |"
+        f"| FP32 elements (requests of 1024) | GPU path | GPU path, {args.idle_us:.0f} us idle before | CPU, C kernel "
+        f"| C kernel, idle before | CPU, NumPy | NumPy, idle before | GPU steps, idle before (us) |"
     )
-    print("|---:|---:|---:|---:|---:|---|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---|")
     rng = np.random.default_rng(0)
     for n in args.sizes:
         arrays = [rng.standard_normal((1, min(1024, n - i))).astype(np.float32) for i in range(0, n, 1024)]
-        for name, path in (("GpuSwish", lambda a: gpu(a, 1.0, F32)), ("CpuSwish", lambda a: cpu(a, F32))):
+        paths = (
+            ("GpuSwish", lambda a: gpu(a, 1.0, F32)),
+            ("CpuSwish, C kernel", lambda a: c_kernel(a, F32)),
+            ("CpuSwish, NumPy", lambda a: cpu(a, F32)),
+        )
+        for name, path in paths:
             for a, out in zip(arrays, path(arrays), strict=True):
                 result = compare_to_ref(a, out, "float32")
                 if not result.ok:
@@ -86,6 +96,8 @@ def main() -> None:
         cells = [
             median_us(lambda a=arrays: gpu(a, 1.0, F32), repeat, 0.0),
             median_us(lambda a=arrays: gpu(a, 1.0, F32), repeat, idle),
+            median_us(lambda a=arrays: c_kernel(a, F32), repeat, 0.0),
+            median_us(lambda a=arrays: c_kernel(a, F32), repeat, idle),
             median_us(lambda a=arrays: cpu(a, F32), repeat, 0.0),
             median_us(lambda a=arrays: cpu(a, F32), repeat, idle),
         ]

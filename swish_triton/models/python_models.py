@@ -39,10 +39,13 @@ except ImportError:  # pragma: no cover - the module is imported outside Triton 
 
 # Batches of fewer elements are computed on the CPU even where the instance has a GPU (parameter gpu_min_elements).
 # Inside the stub each GPU batch pays about 250 us of fixed cost on the H200 host (six CUDA calls through ctypes and a
-# synchronisation that waits ~100 us for three tiny operations), which the float32 NumPy kernel beats below about
-# 12k elements on random bit patterns (its slowest inputs) and several times that on ordinary activations
-# (docs/performance.md, "Where the time goes").
-DEFAULT_GPU_MIN_ELEMENTS = 16384
+# synchronisation that waits ~100 us for three tiny operations) besides gathering the batch into pinned memory and
+# copying it out again. The C kernel computes about one element per nanosecond on one core and needs neither: it
+# wins up to about a million bytes of float32. The float32 NumPy kernel takes several calls per batch and beats the
+# GPU path only below about 12k elements on random bit patterns, its slowest inputs (docs/performance.md, "Where the
+# time goes").
+DEFAULT_GPU_MIN_ELEMENTS = 262144
+DEFAULT_GPU_MIN_ELEMENTS_NUMPY = 16384
 
 
 def swish_batch(arrays: list[np.ndarray], beta: float, out_dtype: np.dtype) -> list[np.ndarray]:
@@ -154,14 +157,15 @@ class SwishModel(_BatchedModel):
         wanted = self.params.get("device", "auto")
         if wanted not in ("auto", "gpu", "cpu"):
             raise ValueError(f"{self.model_name}: parameter device must be auto, gpu or cpu, not {wanted!r}")
-        threshold = self.params.get("gpu_min_elements", "") or str(DEFAULT_GPU_MIN_ELEMENTS)
-        if not threshold.isdigit():
+        threshold = self.params.get("gpu_min_elements", "")
+        if threshold and not threshold.isdigit():
             raise ValueError(f"{self.model_name}: parameter gpu_min_elements must be a count >= 0, not {threshold!r}")
-        self.gpu_min_elements = int(threshold)
         cpu_kernel = self.params.get("cpu_kernel", "auto") or "auto"
         if cpu_kernel not in ("auto", "numpy"):
             raise ValueError(f"{self.model_name}: parameter cpu_kernel must be auto or numpy, not {cpu_kernel!r}")
         native, why_not = host_kernels() if cpu_kernel == "auto" else (None, "cpu_kernel=numpy in config.pbtxt")
+        default_threshold = DEFAULT_GPU_MIN_ELEMENTS if native else DEFAULT_GPU_MIN_ELEMENTS_NUMPY
+        self.gpu_min_elements = int(threshold) if threshold else default_threshold
         self.cpu = CpuSwish(self.beta, native)
         self.cpu_path = "cpu" if native else "cpu numpy"
         cpu_name = f"float32 C kernel of {native.path}" if native else f"float32 NumPy kernel; no C kernel: {why_not}"
