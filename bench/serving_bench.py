@@ -45,6 +45,7 @@ VARIANTS = [
     # Attribution: the CPU path only (no GPU initialised), every batch on the GPU however small, and an identity
     # model that returns fresh arrays (as any computing model must) instead of views of its inputs.
     Variant("swish_cpu_i2_d0", "swish_py", instances=2, queue_delay_us=0, parameters=(("device", "cpu"),)),
+    Variant("swish_numpy_i2_d0", "swish_py", instances=2, queue_delay_us=0, parameters=(("cpu_kernel", "numpy"),)),
     Variant("swish_gpu_i2_d0", "swish_py", instances=2, queue_delay_us=0, parameters=(("gpu_min_elements", "0"),)),
     Variant("swish_gpu_i4_d0", "swish_py", instances=4, queue_delay_us=0, parameters=(("gpu_min_elements", "0"),)),
     Variant("identity_copy_i2_d0", "identity_py", instances=2, queue_delay_us=0, parameters=(("copy", "yes"),)),
