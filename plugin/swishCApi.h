@@ -49,8 +49,8 @@ extern "C"
 
     /*
      * The same in host memory on the calling thread, float32 only (dtype must be SWISH_DTYPE_FLOAT32): for batches
-     * too small to repay a trip to the GPU. Synchronous, no CUDA call, works on hosts without a GPU. Within 0.5 ulp
-     * of the exact result plus a rounding (plugin/swishHost.cpp). Same argument rules as swish_forward.
+     * too small to repay a trip to the GPU. Synchronous, no CUDA call, works on hosts without a GPU. Within 0.51 ulp of
+     * the exact result (plugin/swishHost.cpp). Same argument rules as swish_forward.
      */
     SWISH_API int swish_forward_host(int dtype, const void* in, void* out, int64_t n, float beta);
 
