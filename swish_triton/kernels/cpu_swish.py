@@ -3,7 +3,7 @@ the GPU round trip to pay).
 
 Where the plugin's kernels library is built (``make plugin``; it needs no GPU to load), each batch is one call of
 its C kernel ``swish_forward_host`` (plugin/swishHost.cpp: computed in double precision, rounded once, vectorised for
-the host's CPU). Otherwise, and for arrays the C kernel cannot take (unaligned memory), NumPy computes it as below.
+the host's CPU; a request at an unaligned address is copied first). Otherwise NumPy computes it as below.
 
 y = x / (1 + exp(-beta * x)): one product, one exp, one add and one divide per element, each a vectorised NumPy
 pass over the whole batch into buffers that are reused from call to call. FP16 inputs are computed in float32 and
@@ -133,6 +133,8 @@ class CpuSwish:
         if single and dtype == F32:
             n = first.size
             x = first.reshape(-1)  # a view: the request's own memory is only read
+            if self.native is not None and not (x.flags.aligned and x.flags.c_contiguous):
+                x = x.copy()  # the C kernel takes aligned, contiguous memory (a request at an odd offset, say)
         else:
             n = first.size if single else sum(a.size for a in arrays)
             self._staging = _grown(self._staging, n)
@@ -155,14 +157,15 @@ class CpuSwish:
         return outputs
 
     def compute(self, x: np.ndarray, out: np.ndarray) -> None:
-        """out = x * sigmoid(beta * x) for flat float32 arrays of the same size (out may not alias x).
+        """out = x * sigmoid(beta * x) for flat float32 arrays of the same size (out may not alias x; with the C
+        kernel both must be aligned and contiguous, as __call__ makes them).
 
         out = x / (1 + exp(-beta * x)) in float32, accurate (subnormal results included: the division rounds once)
         wherever exp does not overflow; elsewhere the result is computed again in float64."""
         n = x.size
         if n == 0:
             return
-        if self.native is not None and x.flags.aligned and x.flags.c_contiguous and out.flags.c_contiguous:
+        if self.native is not None:
             self.native.forward_host(x.ctypes.data, out.ctypes.data, n, self._beta_arg)
             return
         quiet, watch = _QUIET_KW, self._watch_kw

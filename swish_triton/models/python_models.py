@@ -88,11 +88,13 @@ class _BatchedModel:
         responses: list[Any] = [None] * len(requests)
         host: list[tuple[int, np.ndarray]] = []
         device: list[tuple[int, Any]] = []
+        itemsize = self.output_dtype.itemsize
         for i, request in enumerate(requests):
             tensor = pb_utils.get_input_tensor_by_name(request, self.input_name)
-            shape = tuple(tensor.shape())
-            problem = self.check_input(shape, math.prod(shape) * self.output_dtype.itemsize)
-            if problem:
+            shape = tensor.shape()
+            nbytes = math.prod(shape) * itemsize
+            if not 0 < nbytes <= MAX_REQUEST_BYTES:
+                problem = self.check_input(tuple(shape), nbytes)
                 responses[i] = self.error_response(problem, pb_utils.TritonError.INVALID_ARG)
             elif tensor.is_cpu():
                 host.append((i, input_array(tensor)))
@@ -125,7 +127,8 @@ class _BatchedModel:
         return pb_utils.InferenceResponse(output_tensors=[], error=error)
 
     def check_input(self, shape: tuple[int, ...], nbytes: int) -> str | None:
-        """Why a request with this input cannot be computed, or None. Triton has checked dtype, rank and batch."""
+        """Why a request with this input cannot be computed, or None. Triton has checked dtype, rank and batch.
+        ``execute`` calls it only for inputs outside (0, MAX_REQUEST_BYTES]."""
         where = f"{self.model_name}: input '{self.input_name}' has shape {list(shape)}"
         if nbytes == 0:
             return f"{where}, which holds no elements; send at least one element per request"
