@@ -4,6 +4,7 @@
  * two non-default streams at once, and every argument error. Prints "N passed, M failed"; exits non-zero on failure.
  */
 #include "swishCApi.h"
+#include "testCheck.h"
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -22,32 +23,12 @@
 namespace
 {
 
-int gPassed = 0;
-int gFailed = 0;
+swishtest::Tally gResults;
 
 void check(bool ok, std::string const& what)
 {
-    if (ok)
-    {
-        ++gPassed;
-    }
-    else
-    {
-        ++gFailed;
-        std::printf("FAIL: %s (last error: %s)\n", what.c_str(), swish_last_error());
-    }
+    gResults.check(ok, ok ? what : what + " (last error: " + swish_last_error() + ")");
 }
-
-#define CUDA_OK(call)                                                                                                  \
-    do                                                                                                                 \
-    {                                                                                                                  \
-        cudaError_t const status_ = (call);                                                                            \
-        if (status_ != cudaSuccess)                                                                                    \
-        {                                                                                                              \
-            std::printf("FATAL: %s: %s (line %d)\n", #call, cudaGetErrorString(status_), __LINE__);                    \
-            std::exit(2);                                                                                              \
-        }                                                                                                              \
-    } while (0)
 
 size_t sizeOf(int dtype)
 {
@@ -280,6 +261,6 @@ int main()
     }
     CUDA_OK(cudaStreamDestroy(streams[0]));
     CUDA_OK(cudaStreamDestroy(streams[1]));
-    std::printf("capi test: %d passed, %d failed\n", gPassed, gFailed);
-    return gFailed == 0 ? 0 : 1;
+    std::printf("capi test: %d passed, %d failed\n", gResults.passed, gResults.failed);
+    return gResults.failed == 0 ? 0 : 1;
 }

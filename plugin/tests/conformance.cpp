@@ -44,24 +44,14 @@ namespace
 // ------------------------------------------------------------------------------------------------------------
 // Results
 // ------------------------------------------------------------------------------------------------------------
-int gPassed = 0;
-int gFailed = 0;
+Tally gResults;
 int gSkipped = 0;
 bool gHaveGpu = false;
 
 void check(bool ok, std::string const& what)
 {
-    if (ok)
-    {
-        ++gPassed;
-    }
-    else
-    {
-        ++gFailed;
-        std::printf("FAIL: %s\n", what.c_str());
-    }
+    gResults.check(ok, what);
 }
-
 
 // ------------------------------------------------------------------------------------------------------------
 // What libnvinfer would provide
@@ -350,68 +340,6 @@ public:
     ~ExprBuilder() noexcept override = default;
 };
 
-class TestErrorRecorder : public IErrorRecorder
-{
-public:
-    int32_t getNbErrors() const noexcept override
-    {
-        return static_cast<int32_t>(mErrors.size());
-    }
-    ErrorCode getErrorCode(int32_t i) const noexcept override
-    {
-        return mErrors.at(static_cast<size_t>(i)).first;
-    }
-    ErrorDesc getErrorDesc(int32_t i) const noexcept override
-    {
-        return mErrors.at(static_cast<size_t>(i)).second.c_str();
-    }
-    bool hasOverflowed() const noexcept override
-    {
-        return false;
-    }
-    void clear() noexcept override
-    {
-        mErrors.clear();
-    }
-    bool reportError(ErrorCode code, ErrorDesc desc) noexcept override
-    {
-        mErrors.emplace_back(code, desc != nullptr ? desc : "");
-        return true;
-    }
-    RefCount incRefCount() noexcept override
-    {
-        return ++mRefs;
-    }
-    RefCount decRefCount() noexcept override
-    {
-        return --mRefs;
-    }
-
-private:
-    std::vector<std::pair<ErrorCode, std::string>> mErrors;
-    RefCount mRefs{0};
-};
-
-class TestResourceContext : public IPluginResourceContext
-{
-public:
-    explicit TestResourceContext(IErrorRecorder* recorder)
-        : mRecorder(recorder)
-    {
-    }
-    IGpuAllocator* getGpuAllocator() const noexcept override
-    {
-        return nullptr;
-    }
-    IErrorRecorder* getErrorRecorder() const noexcept override
-    {
-        return mRecorder;
-    }
-
-private:
-    IErrorRecorder* mRecorder;
-};
-
 // ------------------------------------------------------------------------------------------------------------
 // Helpers
 // ------------------------------------------------------------------------------------------------------------
@@ -475,22 +403,6 @@ Creator* findCreator(char const* version, char const* kind)
         return nullptr;
     }
     return static_cast<Creator*>(c);
-}
-
-struct V3Views
-{
-    IPluginV3OneCore* core{nullptr};
-    IPluginV3OneBuild* build{nullptr};
-    IPluginV3OneRuntime* runtime{nullptr};
-};
-
-V3Views views(IPluginV3* plugin)
-{
-    V3Views v;
-    v.core = static_cast<IPluginV3OneCore*>(plugin->getCapabilityInterface(PluginCapabilityType::kCORE));
-    v.build = static_cast<IPluginV3OneBuild*>(plugin->getCapabilityInterface(PluginCapabilityType::kBUILD));
-    v.runtime = static_cast<IPluginV3OneRuntime*>(plugin->getCapabilityInterface(PluginCapabilityType::kRUNTIME));
-    return v;
 }
 
 // Expects `call` to fail: returns true if it did and the logger (or recorder) saw an error.
@@ -906,8 +818,8 @@ void testV3Runtime(IPluginCreatorV3One* creator)
         float betas[2] = {1.0F, -0.75F};
         std::unique_ptr<IPluginV3> built[2];
         IPluginV3* attached[2] = {nullptr, nullptr};
-        TestErrorRecorder recorder;
-        TestResourceContext context(&recorder);
+        ErrorRecorder recorder;
+        ResourceContext context(&recorder);
         for (int s = 0; s < 2; ++s)
         {
             Fields f;
@@ -1251,6 +1163,6 @@ int main(int argc, char** argv)
     }
 
     std::printf("conformance (TensorRT %d.%d headers): %d passed, %d failed, %d GPU cases skipped\n", NV_TENSORRT_MAJOR,
-        NV_TENSORRT_MINOR, gPassed, gFailed, gSkipped);
-    return gFailed == 0 ? 0 : 1;
+        NV_TENSORRT_MINOR, gResults.passed, gResults.failed, gSkipped);
+    return gResults.failed == 0 ? 0 : 1;
 }

@@ -1,36 +1,30 @@
 /*
  * Helpers shared by the plugin's test drivers (conformance.cpp, trtRuntimeTest.cpp): tensor descriptions and plugin
- * fields, host <-> device copies in the three types, a float64 reference, the comparison, and the layout of TensorRT's
- * vectorized formats (which elements of a padded buffer are padding). Header-only; test code, not part of any library.
+ * fields, host <-> device copies in the three types, a float64 reference, the comparison, the layout of TensorRT's
+ * vectorized formats (which elements of a padded buffer are padding), the error recorder and resource context that
+ * attachToContext is handed, and the capability views of a V3 plugin. Header-only; test code, not part of any library.
  */
 #ifndef SWISH_TEST_SUPPORT_H
 #define SWISH_TEST_SUPPORT_H
 
 #include "swishFormats.h"
+#include "testCheck.h"
 
 #include <NvInferRuntime.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime_api.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
-
-#define CUDA_OK(call)                                                                                                  \
-    do                                                                                                                 \
-    {                                                                                                                  \
-        cudaError_t const status_ = (call);                                                                            \
-        if (status_ != cudaSuccess)                                                                                    \
-        {                                                                                                              \
-            std::printf("FATAL: %s: %s (%s:%d)\n", #call, cudaGetErrorString(status_), __FILE__, __LINE__);            \
-            std::exit(2);                                                                                              \
-        }                                                                                                              \
-    } while (0)
 
 namespace swishtest
 {
@@ -309,6 +303,99 @@ inline std::vector<FormatCase> formatCases()
         }
     }
     return cases;
+}
+
+//! An IErrorRecorder that keeps every reported error (thread-safe: clones on several threads may share one).
+class ErrorRecorder : public nvinfer1::IErrorRecorder
+{
+public:
+    int32_t getNbErrors() const noexcept override
+    {
+        std::lock_guard<std::mutex> lock(mMutex);
+        return static_cast<int32_t>(mErrors.size());
+    }
+    nvinfer1::ErrorCode getErrorCode(int32_t i) const noexcept override
+    {
+        std::lock_guard<std::mutex> lock(mMutex);
+        return mErrors.at(static_cast<size_t>(i)).first;
+    }
+    ErrorDesc getErrorDesc(int32_t i) const noexcept override
+    {
+        std::lock_guard<std::mutex> lock(mMutex);
+        return mErrors.at(static_cast<size_t>(i)).second.c_str();
+    }
+    bool hasOverflowed() const noexcept override
+    {
+        return false;
+    }
+    void clear() noexcept override
+    {
+        std::lock_guard<std::mutex> lock(mMutex);
+        mErrors.clear();
+    }
+    bool reportError(nvinfer1::ErrorCode code, ErrorDesc desc) noexcept override
+    {
+        std::lock_guard<std::mutex> lock(mMutex);
+        mErrors.emplace_back(code, desc != nullptr ? desc : "");
+        return true;
+    }
+    RefCount incRefCount() noexcept override
+    {
+        return ++mRefs;
+    }
+    RefCount decRefCount() noexcept override
+    {
+        return --mRefs;
+    }
+
+private:
+    mutable std::mutex mMutex;
+    std::vector<std::pair<nvinfer1::ErrorCode, std::string>> mErrors;
+    std::atomic<RefCount> mRefs{0};
+};
+
+//! What an execution context hands to attachToContext: no allocator, the given recorder.
+class ResourceContext : public nvinfer1::IPluginResourceContext
+{
+public:
+    explicit ResourceContext(nvinfer1::IErrorRecorder* recorder)
+        : mRecorder(recorder)
+    {
+    }
+    nvinfer1::IGpuAllocator* getGpuAllocator() const noexcept override
+    {
+        return nullptr;
+    }
+    nvinfer1::IErrorRecorder* getErrorRecorder() const noexcept override
+    {
+        return mRecorder;
+    }
+
+private:
+    nvinfer1::IErrorRecorder* mRecorder;
+};
+
+//! The three capability interfaces of a V3 plugin (all null for a null plugin).
+struct V3Views
+{
+    nvinfer1::IPluginV3OneCore* core{nullptr};
+    nvinfer1::IPluginV3OneBuild* build{nullptr};
+    nvinfer1::IPluginV3OneRuntime* runtime{nullptr};
+};
+
+inline V3Views views(nvinfer1::IPluginV3* plugin)
+{
+    using nvinfer1::PluginCapabilityType;
+    V3Views v;
+    if (plugin != nullptr)
+    {
+        v.core = static_cast<nvinfer1::IPluginV3OneCore*>(plugin->getCapabilityInterface(PluginCapabilityType::kCORE));
+        v.build =
+            static_cast<nvinfer1::IPluginV3OneBuild*>(plugin->getCapabilityInterface(PluginCapabilityType::kBUILD));
+        v.runtime =
+            static_cast<nvinfer1::IPluginV3OneRuntime*>(plugin->getCapabilityInterface(PluginCapabilityType::kRUNTIME));
+    }
+    return v;
 }
 
 } // namespace swishtest

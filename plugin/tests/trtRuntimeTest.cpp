@@ -48,22 +48,11 @@ using namespace swishtest;
 namespace
 {
 
-int gPassed = 0;
-int gFailed = 0;
-std::mutex gCheckMutex;
+Tally gResults;
 
 void check(bool ok, std::string const& what)
 {
-    std::lock_guard<std::mutex> lock(gCheckMutex);
-    if (ok)
-    {
-        ++gPassed;
-    }
-    else
-    {
-        ++gFailed;
-        std::printf("FAIL: %s\n", what.c_str());
-    }
+    gResults.check(ok, what);
 }
 
 // ------------------------------------------------------------------------------------------------------------
@@ -128,76 +117,6 @@ public:
     }
 };
 
-class Recorder : public IErrorRecorder
-{
-public:
-    int32_t getNbErrors() const noexcept override
-    {
-        std::lock_guard<std::mutex> lock(mMutex);
-        return static_cast<int32_t>(mErrors.size());
-    }
-    ErrorCode getErrorCode(int32_t i) const noexcept override
-    {
-        std::lock_guard<std::mutex> lock(mMutex);
-        return mErrors.at(static_cast<size_t>(i)).first;
-    }
-    ErrorDesc getErrorDesc(int32_t i) const noexcept override
-    {
-        std::lock_guard<std::mutex> lock(mMutex);
-        return mErrors.at(static_cast<size_t>(i)).second.c_str();
-    }
-    bool hasOverflowed() const noexcept override
-    {
-        return false;
-    }
-    void clear() noexcept override
-    {
-        std::lock_guard<std::mutex> lock(mMutex);
-        mErrors.clear();
-    }
-    bool reportError(ErrorCode code, ErrorDesc desc) noexcept override
-    {
-        std::lock_guard<std::mutex> lock(mMutex);
-        mErrors.emplace_back(code, desc != nullptr ? desc : "");
-        return true;
-    }
-    RefCount incRefCount() noexcept override
-    {
-        return ++mRefs;
-    }
-    RefCount decRefCount() noexcept override
-    {
-        return --mRefs;
-    }
-
-private:
-    mutable std::mutex mMutex;
-    std::vector<std::pair<ErrorCode, std::string>> mErrors;
-    std::atomic<RefCount> mRefs{0};
-};
-
-// What an execution context hands to attachToContext. The lean runtime cannot deserialize an engine here (it has
-// no builder to make one), so the context is the application's; the plugins are TensorRT's.
-class ResourceContext : public IPluginResourceContext
-{
-public:
-    explicit ResourceContext(IErrorRecorder* recorder)
-        : mRecorder(recorder)
-    {
-    }
-    IGpuAllocator* getGpuAllocator() const noexcept override
-    {
-        return nullptr;
-    }
-    IErrorRecorder* getErrorRecorder() const noexcept override
-    {
-        return mRecorder;
-    }
-
-private:
-    IErrorRecorder* mRecorder;
-};
-
 char const* codeName(ErrorCode code)
 {
     switch (code)
@@ -220,26 +139,6 @@ char const* codeName(ErrorCode code)
 // ------------------------------------------------------------------------------------------------------------
 // Plugin helpers
 // ------------------------------------------------------------------------------------------------------------
-struct V3Views
-{
-    IPluginV3OneCore* core{nullptr};
-    IPluginV3OneBuild* build{nullptr};
-    IPluginV3OneRuntime* runtime{nullptr};
-};
-
-V3Views views(IPluginV3* plugin)
-{
-    V3Views v;
-    if (plugin != nullptr)
-    {
-        v.core = static_cast<IPluginV3OneCore*>(plugin->getCapabilityInterface(PluginCapabilityType::kCORE));
-        v.build = static_cast<IPluginV3OneBuild*>(plugin->getCapabilityInterface(PluginCapabilityType::kBUILD));
-        v.runtime =
-            static_cast<IPluginV3OneRuntime*>(plugin->getCapabilityInterface(PluginCapabilityType::kRUNTIME));
-    }
-    return v;
-}
-
 IPluginCreatorV3One* v3Creator(IPluginRegistry* registry)
 {
     IPluginCreatorInterface* c =
@@ -435,7 +334,7 @@ void testV3Host(std::string const& lib, IPluginCreatorV3One* creator, bool messa
     std::unique_ptr<IPluginV3> plugin = runtimePlugin(creator, 1.702F);
     if (plugin)
     {
-        Recorder recorder;
+        ErrorRecorder recorder;
         ResourceContext context(&recorder);
         std::unique_ptr<IPluginV3> clone(plugin->clone());
         std::unique_ptr<IPluginV3> attached(views(plugin.get()).runtime->attachToContext(&context));
@@ -577,7 +476,7 @@ void testGraphCaptureFirst(std::string const& lib, IPluginCreatorV3One* creator)
 void testEnqueueMatrix(std::string const& lib, IPluginCreatorV3One* creator, int& cases)
 {
     std::vector<std::vector<int64_t>> const shapes = {{}, {1023}, {7, 129}, {3, 5, 67}, {2, 3, 5, 31}};
-    Recorder recorder;
+    ErrorRecorder recorder;
     ResourceContext context(&recorder);
     for (DataType type : {DataType::kFLOAT, DataType::kHALF, DataType::kBF16})
     {
@@ -620,7 +519,7 @@ void testThreads(std::string const& lib, IPluginCreatorV3One* creator, int nbThr
         threads.emplace_back(
             [&, t]
             {
-                Recorder recorder;
+                ErrorRecorder recorder;
                 ResourceContext context(&recorder);
                 std::unique_ptr<IPluginV3> mine(shared->attachToContext(&context));
                 IPluginV3OneRuntime* runtime = views(mine.get()).runtime;
@@ -715,7 +614,7 @@ void testFormats(std::string const& lib, IPluginCreatorV3One* creator, IPluginCr
 void testFailureRouting(std::string const& lib, IPluginCreatorV3One* creator)
 {
     std::unique_ptr<IPluginV3> built = runtimePlugin(creator, 1.F);
-    Recorder recorder;
+    ErrorRecorder recorder;
     ResourceContext context(&recorder);
     std::unique_ptr<IPluginV3> plugin(views(built.get()).runtime->attachToContext(&context));
     IPluginV3OneRuntime* runtime = views(plugin.get()).runtime;
@@ -801,7 +700,7 @@ void testGpu(std::string const& lib, IPluginCreatorV3One* creator, IPluginCreato
 // ------------------------------------------------------------------------------------------------------------
 using SetLoggerFinder = void (*)(ILoggerFinder*);
 
-void testLoadable(IPluginRegistry* registry, Recorder& registryRecorder, std::string const& path, bool gpu)
+void testLoadable(IPluginRegistry* registry, ErrorRecorder& registryRecorder, std::string const& path, bool gpu)
 {
     std::string const lib = "libswish_dynamic.so";
     IPluginRegistry::PluginLibraryHandle handle = registry->loadLibrary(path.c_str());
@@ -870,7 +769,7 @@ void testLoadable(IPluginRegistry* registry, Recorder& registryRecorder, std::st
     }
 }
 
-void testStatic(IPluginRegistry* registry, Recorder& registryRecorder, std::string const& path, bool gpu)
+void testStatic(IPluginRegistry* registry, ErrorRecorder& registryRecorder, std::string const& path, bool gpu)
 {
     std::string const lib = "libswish.so";
     void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
@@ -987,7 +886,7 @@ int main(int argc, char** argv)
         std::printf("FAIL: getPluginRegistry() returned nullptr\n");
         return 1;
     }
-    Recorder registryRecorder;
+    ErrorRecorder registryRecorder;
     registry->setErrorRecorder(&registryRecorder);
 
     if (!loadable.empty())
@@ -1003,6 +902,6 @@ int main(int argc, char** argv)
     {
         CUDA_OK(cudaDeviceSynchronize());
     }
-    std::printf("TensorRT %d runtime test: %d passed, %d failed\n", getInferLibMajorVersion(), gPassed, gFailed);
-    return gFailed == 0 ? 0 : 1;
+    std::printf("TensorRT %d runtime test: %d passed, %d failed\n", getInferLibMajorVersion(), gResults.passed, gResults.failed);
+    return gResults.failed == 0 ? 0 : 1;
 }
