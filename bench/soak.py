@@ -25,6 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from swish_triton.cli_help import HelpFormatter  # noqa: E402
+from swish_triton.serving import serve_command  # noqa: E402
 from swish_triton.serving.launcher import free_port  # noqa: E402
 
 
@@ -73,29 +74,17 @@ def descendants(pid: int) -> list[int]:
 
 def start_launcher(model: str, extra: list[str]) -> tuple[subprocess.Popen[str], dict[str, str]]:
     urls = {"http": f"127.0.0.1:{free_port()}", "grpc": f"127.0.0.1:{free_port()}"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "swish_triton.serving",
-        "--model-repository",
-        str(REPO / "model_repository"),
-        "--http-port",
-        urls["http"].split(":")[1],
-        "--grpc-port",
-        urls["grpc"].split(":")[1],
-        "--metrics-port",
-        str(free_port()),
-        "--model",
+    proc = serve_command.start_subprocess(
+        REPO / "model_repository",
         model,
+        int(urls["http"].split(":")[1]),
+        int(urls["grpc"].split(":")[1]),
         *extra,
-    ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO)
-    assert proc.stdout is not None
-    seen = []
-    for line in proc.stdout:
-        seen.append(line)
-        if line.startswith("Serving."):
-            return proc, urls
+        cwd=REPO,
+    )
+    serving, seen = serve_command.read_until_serving(proc)
+    if serving:
+        return proc, urls
     raise SystemExit("the launcher stopped before serving:\n" + "".join(seen))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -18,7 +19,10 @@ from typing import Any
 from swish_triton import settings
 from swish_triton.cli_help import HelpFormatter
 from swish_triton.serving import control_api
-from swish_triton.serving.launcher import LauncherError, TritonServer
+from swish_triton.serving.launcher import LauncherError, TritonServer, free_port
+
+SERVING_LINE = "Serving."
+"""How the line printed once the server answers begins."""
 
 
 def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentParser:
@@ -117,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     code: int | None = 0
     try:
         server.start()
-        print(f"Serving. HTTP: http://{server.http_url}  gRPC: {server.grpc_url}  Ctrl-C stops.", flush=True)
+        print(f"{SERVING_LINE} HTTP: http://{server.http_url}  gRPC: {server.grpc_url}  Ctrl-C stops.", flush=True)
         while not stop:
             time.sleep(0.2)
     except LauncherError as exc:
@@ -132,3 +136,49 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: the server did not stop cleanly (exit status {status})", file=sys.stderr)
         return 1
     return 0
+
+
+def start_subprocess(
+    model_repository: Path,
+    model: str,
+    http_port: int,
+    grpc_port: int,
+    *extra: str,
+    cwd: Path | None = None,
+) -> subprocess.Popen[str]:
+    """``python -m swish_triton.serving`` serving `model` on these 127.0.0.1 ports (metrics on a free one), as its
+    own process; stdout and stderr together in ``proc.stdout`` (text). What benchmarks and tests run."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "swish_triton.serving",
+            "--model-repository",
+            str(model_repository),
+            "--http-port",
+            str(http_port),
+            "--grpc-port",
+            str(grpc_port),
+            "--metrics-port",
+            str(free_port()),
+            "--model",
+            model,
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=cwd,
+    )
+
+
+def read_until_serving(proc: subprocess.Popen[str]) -> tuple[bool, list[str]]:
+    """The output of a `start_subprocess` process up to its serving line: (whether it came, the lines read). False:
+    the output ended first (the command exited)."""
+    assert proc.stdout is not None
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith(SERVING_LINE):
+            return True, lines
+    return False, lines

@@ -10,12 +10,11 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
-from swish_triton.serving import server_processes
+from swish_triton.serving import serve_command, server_processes
 from swish_triton.serving.launcher import free_port, port_is_free
 from tests.served import (
     Load,
@@ -25,37 +24,13 @@ from tests.support import REPO, wait_for
 
 
 def launcher_cli(http: int, grpc_port: int, *extra: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "swish_triton.serving",
-            "--model-repository",
-            str(REPO / "model_repository"),
-            "--http-port",
-            str(http),
-            "--grpc-port",
-            str(grpc_port),
-            "--metrics-port",
-            str(free_port()),
-            "--model",
-            "swish_py",
-            *extra,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    return serve_command.start_subprocess(REPO / "model_repository", "swish_py", http, grpc_port, *extra)
 
 
 def wait_serving(proc: subprocess.Popen[str]) -> list[str]:
-    assert proc.stdout is not None
-    lines = []
-    for line in proc.stdout:
-        lines.append(line)
-        if line.startswith("Serving."):
-            return lines
-    raise AssertionError("".join(lines))
+    serving, lines = serve_command.read_until_serving(proc)
+    assert serving, "".join(lines)
+    return lines
 
 
 def keepalive_load(url: str, results: dict[str, int], stop: threading.Event) -> None:

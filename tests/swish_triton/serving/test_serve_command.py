@@ -8,40 +8,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+from swish_triton.serving import serve_command
 from swish_triton.serving.launcher import free_port, port_is_free
 from tests.support import REPO
 
 
 def test_cli_serves_until_sigterm_and_exits_zero(tmp_path: Path) -> None:
     http = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "swish_triton.serving",
-            "--model-repository",
-            str(REPO / "model_repository"),
-            "--http-port",
-            str(http),
-            "--grpc-port",
-            str(free_port()),
-            "--metrics-port",
-            str(free_port()),
-            "--model",
-            "identity_py",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = serve_command.start_subprocess(REPO / "model_repository", "identity_py", http, free_port())
     try:
-        assert proc.stdout is not None
-        lines = []
-        for line in proc.stdout:
-            lines.append(line)
-            if line.startswith("Serving."):
-                break
-        assert any("Serving." in line for line in lines), "".join(lines)
+        serving, lines = serve_command.read_until_serving(proc)
+        assert serving, "".join(lines)
         proc.terminate()
         out, _ = proc.communicate(timeout=60)
     finally:
