@@ -20,13 +20,13 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from swish_triton import settings
+from swish_triton import cli_help, settings
 from swish_triton.cli_help import HelpFormatter
 from swish_triton.errors import SwishError
 
 EXIT_OK = 0
 EXIT_FAILED = 1
-EXIT_USAGE = 2
+EXIT_USAGE = cli_help.EXIT_USAGE
 EXIT_UNREACHABLE = 3
 EXIT_INTERRUPTED = 130
 

@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from swish_triton import settings
+from swish_triton.cli_help import usage_error
 from swish_triton.clients import cli
 from swish_triton.errors import SwishError
 from swish_triton.serving.control_api import http_call
@@ -302,8 +303,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         urls = cli.parse_urls(args.url, ["http", "grpc"], environ)
     except SwishError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return cli.EXIT_USAGE
+        return usage_error(exc)
     target = Target(urls["http"][0], urls["grpc"][0], args.model)
     if not serving(target):
         problems = "; ".join(check(target.http_url, [target.model])) or "not serving"

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from swish_triton import settings
+from swish_triton.cli_help import usage_error
 from swish_triton.engines.configs import DEFAULT_MODEL_REPOSITORY, ENGINE_MODEL_NAMES, BuildError, select_models
 from swish_triton.engines.host import HostInfo
 from swish_triton.engines.plugin import plugin_lib_path
@@ -93,8 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             verbose=args.verbose,
         )
     except BuildError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return usage_error(e)
     return 0 if all(o.status != "error" for o in outcomes) else 1
 
 

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from swish_triton.cli_help import usage_error
 from swish_triton.engines.configs import (
     DEFAULT_MODEL_REPOSITORY,
     ENGINE_MODELS,
@@ -200,8 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             out_dir=args.out,
         )
     except BuildError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return usage_error(e)
     if not args.run:
         print(f"# Profiling recipes for {args.model} at {args.shape[0]}x{args.shape[1]} (reports in {args.out}/)")
         print("# Build the plans first: make engines.")

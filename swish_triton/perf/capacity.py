@@ -23,12 +23,11 @@ import csv
 import json
 import math
 import statistics
-import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from swish_triton.cli_help import HelpFormatter
+from swish_triton.cli_help import HelpFormatter, usage_error
 from swish_triton.errors import SwishError
 
 REQUIRED_COLUMNS = ("model", "concurrency", "infer_per_s", "p99_ms")
@@ -388,8 +387,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             gpus_per_replica=args.gpus_per_replica,
         )
     except CapacityError as exc:
-        print(f"swish-capacity: error: {exc}", file=sys.stderr)
-        return 2
+        return usage_error(exc, "swish-capacity")
     print(format_json(plan) if args.format == "json" else format_text(plan))
     # The project's exit codes: 1 = the check (here: some configuration meets the objective) failed, 2 = bad input.
     return 0 if plan.best is not None else 1

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from swish_triton import settings
-from swish_triton.cli_help import HelpFormatter
+from swish_triton.cli_help import HelpFormatter, usage_error
 from swish_triton.serving import control_api
 from swish_triton.serving.launcher import LauncherError, TritonServer, free_port
 
@@ -90,8 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = build_parser(environ)
     except settings.SettingError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return usage_error(exc)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[triton] %(message)s", stream=sys.stdout)
     server = TritonServer(
