@@ -3,10 +3,13 @@ checks that it answers correctly and left nothing behind, and load from a few th
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
 import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +18,9 @@ import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
 from swish_triton.reference import swish_ref
-from swish_triton.serving import server_processes
+from swish_triton.serving import serve_command, server_processes
 from swish_triton.serving.launcher import TritonServer, free_port
+from tests.support import REPO
 
 API_KEY = "test-key-0123456789abcdef"
 # Seconds from a crash (or a stub's death) until correct answers again: measured 1.4-3.5 s on a 2-core host
@@ -32,6 +36,48 @@ def server_on_free_ports(repo: Path, **kwargs: object) -> TritonServer:
     return TritonServer(
         repo, http_port=free_port(), grpc_port=free_port(), metrics_port=free_port(), quiet=True, **kwargs
     )
+
+
+@contextlib.contextmanager
+def serve_subprocess(
+    model: str, http_port: int, grpc_port: int, *extra: str
+) -> Iterator[tuple[subprocess.Popen[str], list[str]]]:
+    """The serve command (``python -m swish_triton.serving``) on the project's model repository as a subprocess,
+    from its serving line on (asserted): (the process, its output up to that line). Killed at exit if still running."""
+    proc = serve_command.start_subprocess(REPO / "model_repository", model, http_port, grpc_port, *extra)
+    try:
+        serving, lines = serve_command.read_until_serving(proc)
+        assert serving, "".join(lines)
+        yield proc, lines
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def assert_stopped_cleanly(proc: subprocess.Popen[str], out: str) -> None:
+    """A serve subprocess that was asked to stop exited 0 after its server did."""
+    assert proc.returncode == 0, out
+    assert "stopped (exit status 0)" in out
+
+
+def client_for(server: TritonServer, protocol: str):  # noqa: ANN201 - either tritonclient flavour
+    """(the tritonclient module of `protocol`, a client of `server` over it); close the client."""
+    if protocol == "http":
+        return httpclient, httpclient.InferenceServerClient(server.http_url)
+    return grpcclient, grpcclient.InferenceServerClient(server.grpc_url)
+
+
+def infer(
+    server: TritonServer, protocol: str, x: np.ndarray, datatype: str = "FP32", model: str = "swish_py"
+) -> np.ndarray:
+    """One request of `x` as INPUT0 to `model` over `protocol`: its OUTPUT0."""
+    module, client = client_for(server, protocol)
+    try:
+        inp = module.InferInput("INPUT0", list(x.shape), datatype)
+        inp.set_data_from_numpy(x)
+        return client.infer(model, [inp]).as_numpy("OUTPUT0")
+    finally:
+        client.close()
 
 
 def correct_answers(server: TritonServer, timeout_s: float = 0.0) -> None:

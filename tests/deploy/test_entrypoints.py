@@ -79,6 +79,13 @@ def _tritonserver_args(proc: subprocess.CompletedProcess[str]) -> list[str]:
     return [line[4:] for line in proc.stdout.splitlines() if line.startswith("ARG ")]
 
 
+def _started(env: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """An entrypoint run with `env` that must succeed, and the tritonserver arguments it would start with."""
+    proc = _run_triton_entrypoint(env)
+    assert proc.returncode == 0, proc.stderr
+    return proc, _tritonserver_args(proc)
+
+
 def _preload(proc: subprocess.CompletedProcess[str]) -> str:
     return next(line for line in proc.stdout.splitlines() if line.startswith("LD_PRELOAD=")).partition("=")[2]
 
@@ -164,9 +171,7 @@ def test_triton_entrypoint_default_is_backend_config(entrypoint_env: dict[str, A
 
 def test_triton_entrypoint_backend_config(entrypoint_env: dict[str, Any]) -> None:
     env = {**entrypoint_env["env"], "SWISH_PLUGIN_LOADING": "backend-config", "SWISH_API_KEY_HEADER": "x-api-key"}
-    proc = _run_triton_entrypoint(env)
-    assert proc.returncode == 0, proc.stderr
-    args = _tritonserver_args(proc)
+    proc, args = _started(env)
     assert f"--backend-config=tensorrt,plugins={env['SWISH_PLUGIN_LIB']}" in args
     assert f"--http-restricted-api={RESTRICTED_APIS}:x-api-key={API_KEY}" in args
     assert f"--grpc-restricted-protocol={RESTRICTED_APIS}:x-api-key={API_KEY}" in args
@@ -175,9 +180,7 @@ def test_triton_entrypoint_backend_config(entrypoint_env: dict[str, Any]) -> Non
 
 def test_triton_entrypoint_none_keeps_serving_the_other_models(entrypoint_env: dict[str, Any]) -> None:
     env = {**entrypoint_env["env"], "SWISH_PLUGIN_LOADING": "none", "TRITON_ALLOW_CLIENT_SHM": "true"}
-    proc = _run_triton_entrypoint(env)
-    assert proc.returncode == 0, proc.stderr
-    args = _tritonserver_args(proc)
+    proc, args = _started(env)
     assert {"--exit-on-error=false", "--strict-readiness=false", "--allow-client-shm=true"} <= set(args)
     assert not any(a.startswith("--backend-config") for a in args)
     assert _preload(proc) == ""
@@ -240,9 +243,7 @@ def test_triton_entrypoint_refuses_a_plugin_whose_dependency_is_missing(entrypoi
 def test_triton_entrypoint_python_models_only(entrypoint_env: dict[str, Any]) -> None:
     """The CPU way: explicit model control, loading exactly the models whose backend is python, no plugin."""
     env = {**entrypoint_env["env"], "SWISH_MODELS": "python", "SWISH_PLUGIN_LOADING": "none"}
-    proc = _run_triton_entrypoint(env)
-    assert proc.returncode == 0, proc.stderr
-    args = _tritonserver_args(proc)
+    proc, args = _started(env)
     assert "--model-control-mode=explicit" in args
     assert [a for a in args if a.startswith("--load-model")] == ["--load-model=swish_py"]
     assert not {"--exit-on-error=false", "--strict-readiness=false"} & set(args), "the CPU way fails on a bad model"

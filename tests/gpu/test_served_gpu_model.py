@@ -13,8 +13,9 @@ import tritonclient.grpc as grpcclient
 from swish_triton.clients.validation import run_validation
 from swish_triton.models.python_models import DEFAULT_GPU_MIN_ELEMENTS
 from swish_triton.reference import compare_to_ref
-from swish_triton.serving.launcher import TritonServer, free_port
+from swish_triton.serving.launcher import TritonServer
 from swish_triton.serving.model_variants import Variant, write_repository
+from tests.served import infer, server_on_free_ports
 from tests.support import REPO
 
 pytestmark = pytest.mark.gpu
@@ -37,13 +38,7 @@ def test_served_model_runs_on_the_gpu_and_validates(triton_server: TritonServer,
 def test_a_request_above_the_threshold_is_computed_on_the_gpu(triton_server: TritonServer) -> None:
     x = np.random.default_rng(5).uniform(-120, 120, (1, DEFAULT_GPU_MIN_ELEMENTS + 3)).astype(np.float32)
     x[0, :11] = SPECIAL[0]
-    client = grpcclient.InferenceServerClient(triton_server.grpc_url)
-    try:
-        inp = grpcclient.InferInput("INPUT0", list(x.shape), "FP32")
-        inp.set_data_from_numpy(x)
-        y = client.infer("swish_py", [inp]).as_numpy("OUTPUT0")
-    finally:
-        client.close()
+    y = infer(triton_server, "grpc", x)
     result = compare_to_ref(x, y, "float32")
     assert result.ok, result.describe()
 
@@ -58,14 +53,7 @@ def gpu_only_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Triton
         Variant("swish_gpu_fp16", "swish_py_fp16", parameters=on_gpu),
     ]
     repo = write_repository(REPO / "model_repository", tmp / "repo", variants)
-    server = TritonServer(
-        repo,
-        http_port=free_port(),
-        grpc_port=free_port(),
-        metrics_port=free_port(),
-        log_path=tmp / "tritonserver.log",
-        quiet=True,
-    )
+    server = server_on_free_ports(repo, log_path=tmp / "tritonserver.log")
     with server:
         yield server
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,8 +16,8 @@ import pytest
 from swish_triton import model_config
 from swish_triton.clients.validation import run_validation
 from swish_triton.engines import configs, host, networks, records, repository
-from swish_triton.serving.launcher import TritonServer, free_port
-from tests.support import MODEL_REPOSITORY, REPO
+from tests.served import server_on_free_ports
+from tests.support import MODEL_REPOSITORY, run_cli
 
 SWISH_ENGINES = ("swish", "swish_fp16", "swish_native")
 H100 = host.HostInfo(host.GpuInfo("NVIDIA H100 80GB HBM3", "9.0"), "10.13.3.9")
@@ -86,14 +84,7 @@ def test_check_refuses_a_bad_beta_in_one_line_and_checks_the_other_models(tmp_pa
     repo = tmp_path / "model_repository"
     for name in configs.ENGINE_MODEL_NAMES:
         copy_model(name, repo, bad if name == "swish" else None)
-    done = subprocess.run(
-        [sys.executable, "-m", "swish_triton.engines.builder", "--check", "--model-repository", str(repo)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=REPO,
-    )
+    done = run_cli("-m", "swish_triton.engines.builder", "--check", "--model-repository", str(repo), timeout=120)
     assert done.returncode == 1, done.stderr
     lines = done.stdout.splitlines()
     assert [line.split(":")[0] for line in lines] == [
@@ -110,14 +101,7 @@ def test_validator_and_python_model_see_the_configs_beta(tmp_path: Path) -> None
     config): validation passes. A validator that assumed 1.0 would fail every random case."""
     repo = tmp_path / "model_repository"
     copy_model("swish_py", repo, "1.5")
-    server = TritonServer(
-        repo,
-        http_port=free_port(),
-        grpc_port=free_port(),
-        metrics_port=free_port(),
-        log_path=tmp_path / "tritonserver.log",
-        quiet=True,
-    )
+    server = server_on_free_ports(repo, log_path=tmp_path / "tritonserver.log")
     with server:
         lines: list[str] = []
         report = run_validation(server.http_url, "http", "swish_py", log=lines.append)

@@ -8,13 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import tritonclient.grpc as grpcclient
 
 from swish_triton.clients.validation import run_validation
 from swish_triton.reference import compare_to_ref
-from swish_triton.serving.launcher import TritonServer, free_port
 from swish_triton.serving.model_variants import Variant, write_repository
 from tests.plugin.plugin_builds import header_dir, missing_tools, plugin_build
+from tests.served import infer, server_on_free_ports
 from tests.support import REPO
 
 
@@ -37,9 +36,7 @@ def test_served_models_use_the_c_kernel_and_validate(
     ]
     repo = write_repository(REPO / "model_repository", tmp_path / "repo", variants)
     log = tmp_path / "tritonserver.log"
-    server = TritonServer(
-        repo, http_port=free_port(), grpc_port=free_port(), metrics_port=free_port(), log_path=log, quiet=True
-    )
+    server = server_on_free_ports(repo, log_path=log)
     with server:
         for protocol, url in (("http", server.http_url), ("grpc", server.grpc_url)):
             for model in ("swish_py", "swish_py_fp16", "swish_numpy"):
@@ -47,13 +44,7 @@ def test_served_models_use_the_c_kernel_and_validate(
                 assert report.ok, f"{model} over {protocol}: {report.summary()}"
         # Every float32 exponent and sign, the infinities and NaN, through the C kernel in one request.
         x = np.arange(0, 2**32, 65537, dtype=np.uint64).astype(np.uint32).view(np.float32).reshape(1, -1)
-        client = grpcclient.InferenceServerClient(server.grpc_url)
-        try:
-            inp = grpcclient.InferInput("INPUT0", list(x.shape), "FP32")
-            inp.set_data_from_numpy(x)
-            y = client.infer("swish_py", [inp]).as_numpy("OUTPUT0")
-        finally:
-            client.close()
+        y = infer(server, "grpc", x)
         with np.errstate(invalid="ignore"):
             result = compare_to_ref(x, y, "float32")
         assert result.ok, result.describe()

@@ -21,24 +21,9 @@ from swish_triton.limits import MAX_BATCH_SIZE, MAX_REQUEST_BYTES
 from swish_triton.perf.server_stats import batching_stats
 from swish_triton.reference import compare_to_ref, swish_ref
 from swish_triton.serving.launcher import TritonServer
+from tests.served import infer
 
 PROTOCOLS = ["http", "grpc"]
-
-
-def client_for(server: TritonServer, protocol: str):  # noqa: ANN201 - either tritonclient flavour
-    if protocol == "http":
-        return httpclient, httpclient.InferenceServerClient(server.http_url)
-    return grpcclient, grpcclient.InferenceServerClient(server.grpc_url)
-
-
-def infer(server: TritonServer, protocol: str, x: np.ndarray, datatype: str = "FP32", model: str = "swish_py"):
-    module, client = client_for(server, protocol)
-    try:
-        inp = module.InferInput("INPUT0", list(x.shape), datatype)
-        inp.set_data_from_numpy(x)
-        return client.infer(model, [inp]).as_numpy("OUTPUT0")
-    finally:
-        client.close()
 
 
 def still_serving(server: TritonServer) -> None:

@@ -9,28 +9,19 @@ import http.client
 import json
 import os
 import signal
-import subprocess
 import threading
 import time
 from pathlib import Path
 
-from swish_triton.serving import serve_command, server_processes
+from swish_triton.serving import server_processes
 from swish_triton.serving.launcher import free_port, port_is_free
 from tests.served import (
     Load,
+    assert_stopped_cleanly,
+    serve_subprocess,
     server_on_free_ports,
 )
 from tests.support import REPO, wait_for
-
-
-def launcher_cli(http: int, grpc_port: int, *extra: str) -> subprocess.Popen[str]:
-    return serve_command.start_subprocess(REPO / "model_repository", "swish_py", http, grpc_port, *extra)
-
-
-def wait_serving(proc: subprocess.Popen[str]) -> list[str]:
-    serving, lines = serve_command.read_until_serving(proc)
-    assert serving, "".join(lines)
-    return lines
 
 
 def keepalive_load(url: str, results: dict[str, int], stop: threading.Event) -> None:
@@ -59,9 +50,7 @@ def test_sigterm_under_keepalive_load_drains_and_leaves_nothing() -> None:
     taken the server out of rotation. Nothing fails meanwhile, and nothing is left behind."""
     http_port, grpc_port = free_port(), free_port()
     before_shm = set(os.listdir("/dev/shm"))
-    proc = launcher_cli(http_port, grpc_port, "--exit-timeout", "20")
-    try:
-        lines = wait_serving(proc)
+    with serve_subprocess("swish_py", http_port, grpc_port, "--exit-timeout", "20") as (proc, lines):
         prefix = next(line.split("/dev/shm/")[1].split("*")[0] for line in lines if "/dev/shm/" in line)
         stubs = server_processes.stub_processes(prefix)
         assert stubs
@@ -83,11 +72,7 @@ def test_sigterm_under_keepalive_load_drains_and_leaves_nothing() -> None:
             for t in threads:
                 t.join(timeout=30)
             out, _ = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0, out
-    assert "stopped (exit status 0)" in out
+    assert_stopped_cleanly(proc, out)
     assert ok_after_signal > 0, "requests on open connections are still answered after SIGTERM"
     assert not [k for k in results if k.startswith("http 5")], results
     # gRPC calls fail only as the model goes away (NOT_FOUND) or the port closes (UNAVAILABLE), never with INTERNAL.
@@ -99,16 +84,11 @@ def test_sigterm_under_keepalive_load_drains_and_leaves_nothing() -> None:
 
 
 def test_leftovers_of_a_killed_launcher_are_removed_by_the_next_launch() -> None:
-    proc = launcher_cli(free_port(), free_port())
-    try:
-        lines = wait_serving(proc)
+    with serve_subprocess("swish_py", free_port(), free_port()) as (proc, lines):
         prefix = next(line.split("/dev/shm/")[1].split("*")[0] for line in lines if "/dev/shm/" in line)
         assert server_processes.stub_processes(prefix) or server_processes.shm_regions(prefix)
         proc.kill()  # SIGKILL: the launcher cleans nothing up
         proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
 
     def its_tritonserver_runs() -> bool:  # it gets SIGTERM when its launcher dies, and stops within its exit timeout
         for entry in Path("/proc").iterdir():

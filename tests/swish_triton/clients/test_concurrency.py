@@ -8,6 +8,7 @@ import csv
 import json
 import os
 import statistics
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,18 +23,19 @@ from swish_triton.serving.launcher import TritonServer
 from tests.support import run_cli
 
 
+def run_driver(url: str, protocol: str, model: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """client/concurrency_driver.py against `url` over `protocol`, on `model`, with `args`."""
+    return run_cli("client/concurrency_driver.py", "-u", url, "-i", protocol, "-m", model, *args)
+
+
 def test_concurrency_driver_validates_every_response_over_both_protocols(
     triton_server: TritonServer, tmp_path: Path
 ) -> None:
     out = tmp_path / "driver.json"
     for protocol, url in (("http", triton_server.http_url), ("grpc", triton_server.grpc_url)):
-        proc = run_cli(
-            "client/concurrency_driver.py",
-            "-u",
+        proc = run_driver(
             url,
-            "-i",
             protocol,
-            "-m",
             "swish_py",
             "-c",
             "1",
@@ -61,13 +63,9 @@ def test_concurrency_driver_reports_mismatches_and_exits_nonzero(
 ) -> None:
     out = tmp_path / "driver.csv"
     url = triton_server.http_url if protocol == "http" else triton_server.grpc_url
-    proc = run_cli(
-        "client/concurrency_driver.py",
-        "-u",
+    proc = run_driver(
         url,
-        "-i",
         protocol,
-        "-m",
         "identity_py",
         "-c",
         "4",
@@ -87,8 +85,8 @@ def test_http_driver_counts_every_error_answer_and_goes_on(triton_server: Triton
     """A batch above max_batch_size (64): the server answers HTTP 400 to every request; each is counted, none stops
     the run."""
     out = tmp_path / "driver.json"
-    proc = run_cli(
-        "client/concurrency_driver.py", "-u", triton_server.http_url, "-i", "http", "-m", "swish_py",
+    proc = run_driver(
+        triton_server.http_url, "http", "swish_py",
         "-c", "2", "-b", "65", "-n", "3", "--count", "7", "-o", str(out),
     )  # fmt: skip
     assert proc.returncode == 1, proc.stdout + proc.stderr
@@ -100,8 +98,8 @@ def test_http_driver_counts_every_error_answer_and_goes_on(triton_server: Triton
 def test_http_driver_sends_and_reads_answers_of_many_segments(triton_server: TritonServer, tmp_path: Path) -> None:
     """4x300000 FP32 (4.8 MB each way): requests leave in several sends, answers come in many reads, all checked."""
     out = tmp_path / "driver.json"
-    proc = run_cli(
-        "client/concurrency_driver.py", "-u", triton_server.http_url, "-i", "http", "-m", "swish_py",
+    proc = run_driver(
+        triton_server.http_url, "http", "swish_py",
         "-c", "2", "-b", "4", "-n", "300000", "--count", "6", "-o", str(out),
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -143,8 +141,8 @@ def driver_vs_analyzer(triton_server: TritonServer, tmp_path_factory: pytest.Tem
     pairs = []
     for repeat in range(5):
         out = tmp_path_factory.mktemp("driver") / f"driver{repeat}.json"
-        proc = run_cli(
-            "client/concurrency_driver.py", "-u", triton_server.http_url, "-i", "http", "-m", "swish_py",
+        proc = run_driver(
+            triton_server.http_url, "http", "swish_py",
             "-c", "1", "--count", "1500", "-n", "1024", "-o", str(out),
         )  # fmt: skip
         assert proc.returncode == 0, proc.stdout + proc.stderr

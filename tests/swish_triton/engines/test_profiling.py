@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
 from swish_triton.engines import configs, profiling, records
 from swish_triton.limits import ENGINE_PROFILE
-from tests.support import REPO
+from tests.support import run_cli
 
 
 def test_profiling_recipes_match_engines() -> None:
@@ -28,14 +25,7 @@ def test_profiling_recipes_match_engines() -> None:
 
 
 def test_profiling_cli_prints_commands() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "swish_triton.engines.profiling", "--model", "swish_fp16", "--shape", "8x4096"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=REPO,
-    )
+    done = run_cli("-m", "swish_triton.engines.profiling", "--model", "swish_fp16", "--shape", "8x4096", timeout=120)
     assert done.returncode == 0, done.stderr
     assert "NVTX" not in done.stdout, "the plugin has no NVTX build option; the recipes must not advertise one"
     assert "--shapes=INPUT0:8x4096" in done.stdout

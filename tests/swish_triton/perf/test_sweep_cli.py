@@ -3,6 +3,7 @@ and plot; a point that fails is named, and the finished ones are kept."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 from swish_triton.perf.sweep import SweepRow, read_csv
@@ -10,14 +11,14 @@ from swish_triton.serving.launcher import TritonServer
 from tests.support import run_cli
 
 
+def run_sweep(server: TritonServer, *args: str) -> subprocess.CompletedProcess[str]:
+    """client/perf_sweep.py against both of `server`'s protocols, with `args`."""
+    return run_cli("client/perf_sweep.py", "-u", f"http={server.http_url}", "-u", f"grpc={server.grpc_url}", *args)
+
+
 def test_sweep_cli_writes_csv_table_and_plot(triton_server: TritonServer, tmp_path: Path) -> None:
     prefix = tmp_path / "sweep"
     args = [
-        "client/perf_sweep.py",
-        "-u",
-        f"http={triton_server.http_url}",
-        "-u",
-        f"grpc={triton_server.grpc_url}",
         "-m",
         "swish_py",
         "-i",
@@ -40,7 +41,7 @@ def test_sweep_cli_writes_csv_table_and_plot(triton_server: TritonServer, tmp_pa
         str(prefix),
     ]
     for _ in range(2):  # the CSV is appended to, so runs accumulate
-        proc = run_cli(*args)
+        proc = run_sweep(triton_server, *args)
         assert proc.returncode == 0, proc.stdout + proc.stderr
     rows = read_csv(prefix.with_suffix(".csv"))
     assert len(rows) == 8 and all(isinstance(r, SweepRow) for r in rows)
@@ -52,12 +53,8 @@ def test_sweep_cli_writes_csv_table_and_plot(triton_server: TritonServer, tmp_pa
 
 
 def test_sweep_cli_exits_nonzero_when_perf_analyzer_fails(triton_server: TritonServer, tmp_path: Path) -> None:
-    proc = run_cli(
-        "client/perf_sweep.py",
-        "-u",
-        f"http={triton_server.http_url}",
-        "-u",
-        f"grpc={triton_server.grpc_url}",
+    proc = run_sweep(
+        triton_server,
         "-m",
         "identity_py",
         "-c",
@@ -81,12 +78,8 @@ def test_sweep_cli_keeps_finished_points_and_names_the_missing_ones(
     """A model that is not served, in the middle of the sweep: the points before and after it are written, the
     command exits 1 and names each missing point with its reason."""
     prefix = tmp_path / "mid"
-    proc = run_cli(
-        "client/perf_sweep.py",
-        "-u",
-        f"http={triton_server.http_url}",
-        "-u",
-        f"grpc={triton_server.grpc_url}",
+    proc = run_sweep(
+        triton_server,
         "-m",
         "identity_py",
         "-m",

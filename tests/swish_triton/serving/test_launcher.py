@@ -44,42 +44,21 @@ def test_a_model_that_fails_to_load_shows_the_log_tail(tmp_path: Path) -> None:
         'input [{ name: "INPUT0" data_type: TYPE_FP32 dims: [-1] }]\n'
         'output [{ name: "OUTPUT0" data_type: TYPE_FP32 dims: [-1] }]\n'
     )
-    server = TritonServer(
-        tmp_path,
-        http_port=free_port(),
-        grpc_port=free_port(),
-        metrics_port=free_port(),
-        log_path=tmp_path / "server.log",
-        quiet=True,
-    )
+    server = server_on_free_ports(tmp_path, log_path=tmp_path / "server.log")
     with pytest.raises(LauncherError, match="this model is broken on purpose"):
         server.start()
     assert not server.running
 
 
 def test_a_bad_api_key_is_refused_before_anything_starts() -> None:
-    server = TritonServer(
-        REPO / "model_repository",
-        http_port=free_port(),
-        grpc_port=free_port(),
-        metrics_port=free_port(),
-        api_key="short",
-        quiet=True,
-    )
+    server = server_on_free_ports(REPO / "model_repository", api_key="short")
     with pytest.raises(LauncherError, match="at least 16 characters"):
         server.start()
     assert not server.running
 
 
 def test_tritonserver_answers_the_public_ports_itself() -> None:
-    server = TritonServer(
-        REPO / "model_repository",
-        http_port=free_port(),
-        grpc_port=free_port(),
-        metrics_port=free_port(),
-        models=["identity_py"],
-        quiet=True,
-    )
+    server = server_on_free_ports(REPO / "model_repository", models=["identity_py"])
     with server:
         assert server.is_ready() and server.pid is not None
         for port in (server.http_port, server.grpc_port):

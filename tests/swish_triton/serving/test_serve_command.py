@@ -8,24 +8,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-from swish_triton.serving import serve_command
 from swish_triton.serving.launcher import free_port, port_is_free
-from tests.support import REPO
+from tests.served import assert_stopped_cleanly, serve_subprocess
 
 
 def test_cli_serves_until_sigterm_and_exits_zero(tmp_path: Path) -> None:
     http = free_port()
-    proc = serve_command.start_subprocess(REPO / "model_repository", "identity_py", http, free_port())
-    try:
-        serving, lines = serve_command.read_until_serving(proc)
-        assert serving, "".join(lines)
+    with serve_subprocess("identity_py", http, free_port()) as (proc, _):
         proc.terminate()
         out, _ = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0, out
-    assert "stopped (exit status 0)" in out
+    assert_stopped_cleanly(proc, out)
     assert port_is_free("127.0.0.1", http), "the port is free again"
 
 
