@@ -25,8 +25,9 @@ limit=${SWISH_DEBIAN13_LIMIT:-3000}
 cache=$here/.build/debian13
 # What `make test` needs from the system: python3 with venv, the shared libpython the Python-backend stub links,
 # CA certificates for pip, make; ps for the soak test; a C compiler for the preload test; npm to fetch helm for the
-# Helm chart tests; cmake, so the plugin build's tests name what is really missing (nvcc).
-packages=python3,python3-venv,libpython3.13,ca-certificates,make,procps,gcc,libc6-dev
+# Helm chart tests; cmake, so the plugin build's tests name what is really missing (nvcc); git, which the benchmarks
+# use to record the measured commit (and its tests to make repositories).
+packages=python3,python3-venv,libpython3.13,ca-certificates,make,procps,gcc,libc6-dev,git
 apt_packages="npm cmake"
 image=swish-debian13/make-test:trixie
 ca_bundle=${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}
