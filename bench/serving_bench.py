@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import statistics
 import sys
 import tempfile
@@ -113,6 +114,32 @@ def ratios(rows: list[SweepRow], rounds: int = 1) -> list[str]:
     return lines
 
 
+def cpu_list(text: str) -> set[int]:
+    """CPUs named like taskset's list: "0-11,14" -> {0, ..., 11, 14}."""
+    cpus: set[int] = set()
+    for part in text.split(","):
+        first, dash, last = part.strip().partition("-")
+        if not first.isdigit() or (dash and not last.isdigit()):
+            raise argparse.ArgumentTypeError(f"not a CPU list: {text!r} (e.g. 0-11,14)")
+        low, high = int(first), int(last or first)
+        if high < low:
+            raise argparse.ArgumentTypeError(f"not a CPU list: {text!r} ({part} runs backwards)")
+        cpus.update(range(low, high + 1))
+    return cpus
+
+
+def cpu_text(cpus: set[int]) -> str:
+    """The inverse of cpu_list, with ranges: {0, 1, 2, 5} -> "0-2,5"."""
+    ordered = sorted(cpus)
+    runs: list[list[int]] = []
+    for cpu in ordered:
+        if runs and cpu == runs[-1][1] + 1:
+            runs[-1][1] = cpu
+        else:
+            runs.append([cpu, cpu])
+    return ",".join(f"{a}-{b}" if b > a else str(a) for a, b in runs)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=HelpFormatter)
     parser.add_argument("--out", type=Path, default=REPO / "results" / "serving")
@@ -136,7 +163,18 @@ def main(argv: list[str] | None = None) -> int:
         default=1,
         help="sweep the gRPC variants N times, in turn, the order reversed each round",
     )
+    parser.add_argument(
+        "--server-cpus",
+        type=cpu_list,
+        help="CPUs for tritonserver and its stubs, e.g. 0-11 (default: all); with --client-cpus the two sides stop "
+        "taking cores from each other",
+    )
+    parser.add_argument("--client-cpus", type=cpu_list, help="CPUs for perf_analyzer, e.g. 12-15 (default: all)")
     args = parser.parse_args(argv)
+    all_cpus = os.sched_getaffinity(0)
+    for name in ("server_cpus", "client_cpus"):
+        if getattr(args, name) and not getattr(args, name) <= all_cpus:
+            parser.error(f"--{name.replace('_', '-')}: CPUs {sorted(getattr(args, name) - all_cpus)} are not available")
 
     wanted = ("swish_i2_d0", "swish_nobatch", "identity_i2_d0") if args.quick else args.variants
     variants = [v for v in VARIANTS if not wanted or v.name in wanted]
@@ -157,6 +195,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         rows: list[SweepRow] = []
         failures: list[str] = []
+        server_cpus, client_cpus = cpu_text(args.server_cpus or all_cpus), cpu_text(args.client_cpus or all_cpus)
+        pinned = (
+            f"server on CPUs {server_cpus}, perf_analyzer on {client_cpus}"
+            if args.server_cpus or args.client_cpus
+            else ""
+        )
 
         def sweep(name: str, protocol: str, shm: str = "none", round_: int = 0) -> None:
             try:
@@ -175,12 +219,18 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 if round_:
                     swept = [dataclasses.replace(r, measurement=f"{r.measurement}; round {round_}") for r in swept]
+                if pinned:
+                    swept = [dataclasses.replace(r, measurement=f"{r.measurement}; {pinned}") for r in swept]
                 rows.extend(swept)
             except RuntimeError as exc:  # one failed point must not lose the others
                 failures.append(f"{name} {protocol} shm={shm}: {str(exc).splitlines()[-1]}")
                 print(f"FAILED: {failures[-1]}", flush=True)
 
+        # tritonserver and the stubs it starts inherit the CPUs this process has when it starts them; perf_analyzer,
+        # started later, those it has then (a server restarted by the supervisor mid-run would get the client's).
+        os.sched_setaffinity(0, args.server_cpus or all_cpus)
         with server:
+            os.sched_setaffinity(0, args.client_cpus or all_cpus)
             # What is measured must be right first: each Swish variant against swish_ref (swish_triton.reference).
             for v in variants:
                 if v.base.startswith("swish"):
