@@ -10,9 +10,11 @@ import numpy as np
 
 def split_like(flat: np.ndarray, arrays: list[np.ndarray]) -> list[np.ndarray]:
     """Views of ``flat`` with the shapes of ``arrays``, in order (cheaper than np.split for many small pieces)."""
-    shape = arrays[0].shape if arrays else ()
+    if not arrays:
+        return []
+    shape = arrays[0].shape
     if all(a.shape == shape for a in arrays):  # the usual batch: requests of one shape, one reshape for all
-        return list(flat[: len(arrays) * arrays[0].size].reshape((len(arrays), *shape))) if arrays else []
+        return list(flat[: len(arrays) * arrays[0].size].reshape((len(arrays), *shape)))
     out = []
     start = 0
     for a in arrays:

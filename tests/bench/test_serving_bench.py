@@ -4,20 +4,15 @@ each other's cores."""
 from __future__ import annotations
 
 import argparse
-import importlib.util
 from types import ModuleType
 
 import pytest
 
-from tests.support import REPO
+from tests.support import load_script
 
 
 def serving_bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("serving_bench", REPO / "bench" / "serving_bench.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench/serving_bench.py")
 
 
 def test_cpu_lists_read_and_print_like_taskset() -> None:

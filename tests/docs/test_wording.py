@@ -59,9 +59,6 @@ PLANNING = [
     (re.compile(r"\|\s*expected\s*\|", re.I), "an 'expected' table column"),
     (re.compile(r"\bwhat was verified\b", re.I), "'what was verified'"),
     (re.compile(r"\bacceptance\b", re.I), "'acceptance'"),
-    (re.compile(r"\bkit\b", re.I), "'kit'"),
-    (re.compile(r"\blent\b", re.I), "'lent'"),
-    (re.compile(r"\bdev(?:elopment)? machine\b", re.I), "'dev machine'"),
     (re.compile(r"\bwithout (?:a|any) package registry\b", re.I), "'without a package registry'"),
     (re.compile(r"\b(?:built|measured|tested|verified|run|ran) here\b", re.I), "'here' for the build host"),
 ]

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import fcntl
 import functools
-import importlib.util
 import os
 import shutil
 import subprocess
 from pathlib import Path
 from types import ModuleType
 
-from tests.support import REPO
+from tests.support import REPO, load_script
 
 PLUGIN = REPO / "plugin"
 ARCH = "90-real"  # one architecture keeps the CI compile short; release builds are fat binaries
@@ -44,11 +43,7 @@ def header_dir(version: str) -> Path | None:
 
 @functools.cache
 def fetcher() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("fetch_tensorrt_lean", REPO / "scripts" / "fetch_tensorrt_lean.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("scripts/fetch_tensorrt_lean.py")
 
 
 @functools.cache
