@@ -1,17 +1,21 @@
-"""Triton Python-backend models: Swish computed over a whole batch at once, and an identity model for comparison.
+"""Triton Python-backend models: Swish over every request of a dynamic batch, and an identity model for comparison.
 
 Each ``model_repository/<name>/1/model.py`` is a one-line import of a class from here, so the served code is the
-tested code. ``execute()`` receives every request of a dynamic batch; the Swish model concatenates their inputs
-(requests may have different lengths: the input allows ragged batches), computes once, and splits the result back.
-A request that cannot be computed (an empty tensor) gets its own error response; the others in its batch still
-succeed.
+tested code. ``execute()`` receives every request of a dynamic batch (requests may have different lengths: the input
+allows ragged batches). A request that cannot be computed (an empty tensor) gets its own error response; the others in
+its batch still succeed.
 
 Where the Swish model computes: a batch of at least ``gpu_min_elements`` elements goes to the plugin's kernels on the
-GPU (when the instance has one), a smaller one to the CPU: each GPU batch pays a host round trip (staging, two
-copies, a synchronisation) of a few hundred microseconds inside Triton's stub, which the CPU beats for small batches
-(docs/performance.md, "Where the time goes"). On the CPU the batch is one call of the plugin library's C kernel where
-the library is built (``make plugin``; no GPU needed), else the float32 NumPy kernel (parameter ``cpu_kernel``:
-``auto``, the default, or ``numpy``).
+GPU (when the instance has one), gathered into one tensor and split back; a smaller one stays on the CPU: each GPU
+batch pays a host round trip (staging, two copies, a synchronisation) of a few hundred microseconds inside Triton's
+stub, which the CPU beats for small batches (docs/performance.md, "Where the time goes"). On the CPU each request is
+one call of the plugin library's C kernel where the library is built (``make plugin``; no GPU needed), else the batch
+is one float32 NumPy computation (parameter ``cpu_kernel``: ``auto``, the default, or ``numpy``).
+
+The C kernel writes each request's result over its input array where that array is writable: the stub's
+``as_numpy()`` hands each request's input as an array of its own (a copy out of shared memory), read by nobody after
+``execute()``, so the result needs no allocation and goes back as the identity model's output does. A read-only input
+(a DLPack view) is copied first.
 """
 
 from __future__ import annotations
@@ -89,6 +93,7 @@ class _BatchedModel:
         host: list[tuple[int, np.ndarray]] = []
         device: list[tuple[int, Any]] = []
         itemsize = self.output_dtype.itemsize
+        host_bytes = device_bytes = 0
         for i, request in enumerate(requests):
             tensor = pb_utils.get_input_tensor_by_name(request, self.input_name)
             shape = tensor.shape()
@@ -98,14 +103,17 @@ class _BatchedModel:
                 responses[i] = self.error_response(problem, pb_utils.TritonError.INVALID_ARG)
             elif tensor.is_cpu():
                 host.append((i, input_array(tensor)))
+                host_bytes += nbytes
             else:
                 device.append((i, tensor))
+                device_bytes += nbytes
         clock.lap("inputs")
-        for batch, compute in ((host, self.compute), (device, self.compute_on_device)):
+        paths = ((host, host_bytes, self.compute), (device, device_bytes, self.compute_on_device))
+        for batch, nbytes, compute in paths:
             if not batch:
                 continue
             try:
-                outputs = compute([item for _, item in batch])
+                outputs = compute([item for _, item in batch], nbytes)
             except Exception as exc:  # noqa: BLE001 - the batch fails with the reason, the server stays up
                 for i, _ in batch:
                     responses[i] = self.error_response(f"{self.model_name}: {type(exc).__name__}: {exc}")
@@ -139,10 +147,11 @@ class _BatchedModel:
             )
         return None
 
-    def compute(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+    def compute(self, arrays: list[np.ndarray], nbytes: int) -> list[np.ndarray]:
+        """The outputs of a batch of CPU inputs (``nbytes``: their size together, from the requests' shapes)."""
         raise NotImplementedError
 
-    def compute_on_device(self, tensors: list[Any]) -> list[Any]:
+    def compute_on_device(self, tensors: list[Any], nbytes: int) -> list[Any]:
         """Inputs Triton hands over in GPU memory (only with FORCE_CPU_ONLY_INPUT_TENSORS=no)."""
         raise NotImplementedError(f"{self.model_name} does not take GPU tensors")
 
@@ -194,16 +203,16 @@ class SwishModel(_BatchedModel):
             f"NumPy {np.__version__}"
         )
 
-    def compute(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
-        if self.gpu is not None and sum(a.size for a in arrays) >= self.gpu_min_elements:
+    def compute(self, arrays: list[np.ndarray], nbytes: int) -> list[np.ndarray]:
+        if self.gpu is not None and nbytes >= self.gpu_min_elements * self.output_dtype.itemsize:
             self.path = "gpu"
             return self.gpu(arrays, self.beta, self.output_dtype, self.clock)
-        outputs = self.cpu(arrays, self.output_dtype, self.clock)
+        outputs = self.cpu(arrays, self.output_dtype, self.clock, overwrite=True)
         # The profile tells batches whose inputs overflowed NumPy's exp (computed again, carefully) from the others.
         self.path = "cpu numpy, careful pass" if self.cpu.careful_streak else self.cpu_path
         return outputs
 
-    def compute_on_device(self, tensors: list[Any]) -> list[Any]:
+    def compute_on_device(self, tensors: list[Any], nbytes: int) -> list[Any]:
         if self.gpu is None:
             raise RuntimeError("received GPU tensors but this instance has no GPU path")
         self.path = "gpu tensors"
@@ -220,7 +229,7 @@ class IdentityModel(_BatchedModel):
     """Returns its input: the floor any model of this backend can reach, for throughput comparisons. Parameter
     ``copy: yes`` returns fresh arrays instead of the input views (what any computing model has to send back)."""
 
-    def compute(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+    def compute(self, arrays: list[np.ndarray], nbytes: int) -> list[np.ndarray]:
         self.path = "identity"
         if self.params.get("copy") == "yes":
             return [a.copy() for a in arrays]

@@ -112,3 +112,35 @@ def test_unaligned_inputs_are_copied_for_the_c_kernel(kernels: SwishKernels) -> 
     x[:] = np.linspace(-100, 100, 64, dtype=np.float32)
     y = CpuSwish(1.0, kernels)([x], F32)[0]
     assert compare_to_ref(x, y, "float32").ok
+
+
+def test_overwrite_computes_each_writable_input_in_place(kernels: SwishKernels, rng: np.random.Generator) -> None:
+    """overwrite=True (what the served models pass for their requests' own input arrays) puts each request's result in
+    its array; an array the kernel cannot take is copied first, and without overwrite the inputs are only read."""
+    engine = CpuSwish(1.702, kernels)
+    kept = [rng.standard_normal((1, 1024)).astype(np.float32) * 20, rng.standard_normal((3, 7)).astype(np.float32)]
+    expected = engine(kept, F32)
+    for x, y in zip(kept, expected, strict=True):
+        assert not np.shares_memory(x, y)
+        assert compare_to_ref(x, y, "float32", 1.702).ok
+
+    batch = [x.copy() for x in kept]
+    outputs = engine(batch, F32, overwrite=True)
+    for a, out, want in zip(batch, outputs, expected, strict=True):
+        assert out is a
+        np.testing.assert_array_equal(out, want)
+
+    read_only = kept[0].copy()
+    read_only.flags.writeable = False
+    raw = np.zeros(4 * 21 + 1, np.uint8)
+    unaligned = np.frombuffer(raw.data, dtype=np.float32, count=21, offset=1).reshape(3, 7)
+    unaligned[...] = kept[1]
+    strided = np.repeat(kept[1], 2, axis=1)[:, ::2]
+    assert not unaligned.flags.aligned and not strided.flags.c_contiguous
+    outputs = engine([read_only, unaligned, strided], F32, overwrite=True)
+    for a, out, want in zip([read_only, unaligned, strided], outputs, [*expected, expected[1]], strict=True):
+        assert not np.shares_memory(a, out)
+        np.testing.assert_array_equal(out, want)
+    np.testing.assert_array_equal(read_only, kept[0])
+    np.testing.assert_array_equal(unaligned, kept[1])
+    assert engine([np.empty((0, 4), np.float32)], F32, overwrite=True)[0].shape == (0, 4)
