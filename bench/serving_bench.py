@@ -69,7 +69,7 @@ def point(
 ) -> SweepRow | None:
     for r in rows:
         if (r.label, r.concurrency, r.protocol, r.shared_memory) == (label, c, protocol, shm) and (
-            not round_ or r.measurement.endswith(f"round {round_}")
+            not round_ or f"round {round_}" in r.measurement.split("; ")
         ):
             return r
     return None

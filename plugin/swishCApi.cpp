@@ -176,6 +176,53 @@ extern "C" int swish_forward_host(int dtype, const void* in, void* out, int64_t 
     }
 }
 
+extern "C" int swish_forward_host_many(
+    int dtype, int64_t count, const void* const* in, void* const* out, const int64_t* n, float beta)
+{
+    char const* const name = "swish_forward_host_many";
+    try
+    {
+        tLastError[0] = '\0';
+        if (count < 0)
+        {
+            return fail(SWISH_STATUS_INVALID_ARGUMENT, std::string(name) + ": negative array count "
+                    + std::to_string(count));
+        }
+        if (count > 0 && (in == nullptr || out == nullptr || n == nullptr))
+        {
+            return fail(SWISH_STATUS_INVALID_ARGUMENT, std::string(name) + ": null list with count > 0");
+        }
+        if (dtype != SWISH_DTYPE_FLOAT32)
+        {
+            return fail(SWISH_STATUS_INVALID_ARGUMENT,
+                std::string(name) + ": float32 only (dtype " + std::to_string(dtype) + " given)");
+        }
+        for (int64_t i = 0; i < count; ++i)
+        {
+            std::string const problem = invalid(name, dtype, in[i], out[i], n[i], beta);
+            if (!problem.empty())
+            {
+                // "<name>: <why>" becomes "<name>: array <i>: <why>".
+                return fail(SWISH_STATUS_INVALID_ARGUMENT,
+                    std::string(name) + ": array " + std::to_string(i) + problem.substr(std::strlen(name)));
+            }
+        }
+        for (int64_t i = 0; i < count; ++i)
+        {
+            swish::swishHostFloat32(static_cast<float const*>(in[i]), static_cast<float*>(out[i]), n[i], beta);
+        }
+        return SWISH_STATUS_SUCCESS;
+    }
+    catch (std::exception const& e)
+    {
+        return fail(SWISH_STATUS_INTERNAL_ERROR, std::string(name) + ": " + e.what());
+    }
+    catch (...)
+    {
+        return fail(SWISH_STATUS_INTERNAL_ERROR, std::string(name) + ": unknown exception");
+    }
+}
+
 extern "C" const char* swish_last_error(void)
 {
     return tLastError;

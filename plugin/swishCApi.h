@@ -54,6 +54,16 @@ extern "C"
      */
     SWISH_API int swish_forward_host(int dtype, const void* in, void* out, int64_t n, float beta);
 
+    /*
+     * swish_forward_host over `count` arrays in one call: out[i][j] = Swish(in[i][j]) for j < n[i] (each out[i] may
+     * be in[i]). For callers with many small arrays, such as the requests of a dynamic batch computed in place: one
+     * call instead of one per array. Every array is checked as swish_forward_host checks its arguments before any is
+     * computed, so a refusal (the message names the array) leaves every output untouched. Different arrays must not
+     * overlap one another (not checked: like memcpy's arguments). count == 0 succeeds (the lists may then be NULL).
+     */
+    SWISH_API int swish_forward_host_many(
+        int dtype, int64_t count, const void* const* in, void* const* out, const int64_t* n, float beta);
+
     /* Text of the last failure of a swish_* call on the calling thread; "" after a success. Never NULL. */
     SWISH_API const char* swish_last_error(void);
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ctypes
 import os
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from swish_triton import settings
@@ -94,8 +95,9 @@ class SwishKernels:
         version = lib.swish_abi_version()
         if version != ABI_VERSION:
             raise SwishLibraryNotFound(f"{self.path}: C ABI version {version}, this binding needs {ABI_VERSION}")
-        # swish_forward_host (the CPU kernel) is absent from libraries built before it was added.
-        self.has_host = hasattr(lib, "swish_forward_host")
+        # The CPU kernel (swish_forward_host and swish_forward_host_many) is absent from libraries built before it
+        # was added.
+        self.has_host = hasattr(lib, "swish_forward_host") and hasattr(lib, "swish_forward_host_many")
         if self.has_host:
             lib.swish_forward_host.argtypes = [
                 ctypes.c_int,
@@ -106,6 +108,17 @@ class SwishKernels:
             ]
             lib.swish_forward_host.restype = ctypes.c_int
             self._host = lib.swish_forward_host
+            pointers = ctypes.POINTER(ctypes.c_void_p)
+            lib.swish_forward_host_many.argtypes = [
+                ctypes.c_int,
+                ctypes.c_int64,
+                pointers,
+                pointers,
+                ctypes.POINTER(ctypes.c_int64),
+                ctypes.c_float,
+            ]
+            lib.swish_forward_host_many.restype = ctypes.c_int
+            self._host_many = lib.swish_forward_host_many
 
     def forward(
         self, dtype: str, in_ptr: int, out_ptr: int, n: int, beta: float | None = None, stream_ptr: int = 0
@@ -129,6 +142,20 @@ class SwishKernels:
         Raises SwishKernelsError on bad arguments and AttributeError where the library predates the CPU kernel
         (``has_host`` is False)."""
         status = self._host(0, in_ptr or None, out_ptr or None, n, beta)
+        if status != 0:
+            message = (self._lib.swish_last_error() or b"").decode("utf-8", "replace")
+            raise SwishKernelsError(status, message)
+
+
+    def forward_host_in_place(self, addresses: Sequence[int], counts: Sequence[int], beta: float) -> None:
+        """Array i (``counts[i]`` float32 elements at ``addresses[i]``, host memory) overwritten with its Swish, for
+        every i, in one call (swish_forward_host_many). Nothing is written if any array is refused (SwishKernelsError
+        names it)."""
+        k = len(addresses)
+        if len(counts) != k:
+            raise ValueError(f"{k} addresses but {len(counts)} counts")
+        data = (ctypes.c_void_p * k)(*addresses)
+        status = self._host_many(0, k, data, data, (ctypes.c_int64 * k)(*counts), beta)
         if status != 0:
             message = (self._lib.swish_last_error() or b"").decode("utf-8", "replace")
             raise SwishKernelsError(status, message)

@@ -169,17 +169,15 @@ class SwishModel(_BatchedModel):
         wanted = self.params.get("device", "auto")
         if wanted not in ("auto", "gpu", "cpu"):
             raise ValueError(f"{self.model_name}: parameter device must be auto, gpu or cpu, not {wanted!r}")
-        threshold = self.params.get("gpu_min_elements", "")
-        if threshold and not threshold.isdigit():
-            raise ValueError(f"{self.model_name}: parameter gpu_min_elements must be a count >= 0, not {threshold!r}")
         cpu_kernel = self.params.get("cpu_kernel", "auto") or "auto"
         if cpu_kernel not in ("auto", "numpy"):
             raise ValueError(f"{self.model_name}: parameter cpu_kernel must be auto or numpy, not {cpu_kernel!r}")
         native, why_not = host_kernels() if cpu_kernel == "auto" else (None, "cpu_kernel=numpy in config.pbtxt")
-        default_threshold = DEFAULT_GPU_MIN_ELEMENTS if native else DEFAULT_GPU_MIN_ELEMENTS_NUMPY
-        self.gpu_min_elements = int(threshold) if threshold else default_threshold
+        self.gpu_min_elements = self.count_parameter(
+            "gpu_min_elements", DEFAULT_GPU_MIN_ELEMENTS if native else DEFAULT_GPU_MIN_ELEMENTS_NUMPY
+        )
         self.cpu = CpuSwish(self.beta, native)
-        self.cpu_path = "cpu" if native else "cpu numpy"
+        self.native = native is not None
         cpu_name = f"float32 C kernel of {native.path}" if native else f"float32 NumPy kernel; no C kernel: {why_not}"
         self.gpu = None
         reason = "device=cpu in config.pbtxt"
@@ -208,9 +206,18 @@ class SwishModel(_BatchedModel):
             self.path = "gpu"
             return self.gpu(arrays, self.beta, self.output_dtype, self.clock)
         outputs = self.cpu(arrays, self.output_dtype, self.clock, overwrite=True)
-        # The profile tells batches whose inputs overflowed NumPy's exp (computed again, carefully) from the others.
-        self.path = "cpu numpy, careful pass" if self.cpu.careful_streak else self.cpu_path
+        if self.native:
+            self.path = "cpu"
+        else:
+            # The profile tells batches whose inputs overflowed NumPy's exp (computed again, carefully) from the others.
+            self.path = "cpu numpy, careful pass" if self.cpu.careful_streak else "cpu numpy"
         return outputs
+
+    def count_parameter(self, name: str, default: int) -> int:
+        text = self.params.get(name, "")
+        if text and not text.isdigit():
+            raise ValueError(f"{self.model_name}: parameter {name} must be a count >= 0, not {text!r}")
+        return int(text) if text else default
 
     def compute_on_device(self, tensors: list[Any], nbytes: int) -> list[Any]:
         if self.gpu is None:

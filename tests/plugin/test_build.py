@@ -27,7 +27,7 @@ from tests.support import REPO
 PLUGIN = REPO / "plugin"
 SPEC = REPO / "swish_triton" / "swish_plugin.json"
 ARCH = "90-real"
-C_ABI = {"swish_forward", "swish_last_error", "swish_abi_version"}
+C_ABI = {"swish_forward", "swish_forward_host", "swish_forward_host_many", "swish_last_error", "swish_abi_version"}
 
 
 def missing_tools() -> str | None:

@@ -144,3 +144,29 @@ def test_overwrite_computes_each_writable_input_in_place(kernels: SwishKernels, 
     np.testing.assert_array_equal(read_only, kept[0])
     np.testing.assert_array_equal(unaligned, kept[1])
     assert engine([np.empty((0, 4), np.float32)], F32, overwrite=True)[0].shape == (0, 4)
+
+
+def test_many_arrays_in_one_call(kernels: SwishKernels, rng: np.random.Generator) -> None:
+    """swish_forward_host_many (forward_host_in_place): each array gets what swish_forward_host gives it; a refused
+    array is named and nothing is written, whichever array it is."""
+    arrays = [(rng.standard_normal(n) * 30).astype(np.float32) for n in (1, 17, 1024, 3)]
+    expected = [host(kernels, a, -0.5) for a in arrays]
+    kernels.forward_host_in_place([a.ctypes.data for a in arrays], [a.size for a in arrays], -0.5)
+    for a, want in zip(arrays, expected, strict=True):
+        np.testing.assert_array_equal(a, want)
+
+    kept = [a.copy() for a in arrays]
+    addresses = [a.ctypes.data for a in arrays]
+    with pytest.raises(SwishKernelsError, match="array 2: pointers must be aligned"):
+        kernels.forward_host_in_place(addresses[:2] + [addresses[2] + 1] + addresses[3:], [1, 17, 8, 3], 1.0)
+    with pytest.raises(SwishKernelsError, match="array 3: negative element count"):
+        kernels.forward_host_in_place(addresses, [1, 17, 1024, -3], 1.0)
+    with pytest.raises(SwishKernelsError, match="array 0: null pointer"):
+        kernels.forward_host_in_place([0, *addresses[1:]], [1, 17, 1024, 3], 1.0)
+    with pytest.raises(SwishKernelsError, match="beta must be finite"):
+        kernels.forward_host_in_place(addresses, [1, 17, 1024, 3], float("nan"))
+    for a, before in zip(arrays, kept, strict=True):
+        np.testing.assert_array_equal(a, before)
+    with pytest.raises(ValueError, match="2 addresses but 1 counts"):
+        kernels.forward_host_in_place(addresses[:2], [1], 1.0)
+    kernels.forward_host_in_place([], [], 1.0)  # nothing to do
