@@ -146,7 +146,6 @@ class SwishKernels:
             message = (self._lib.swish_last_error() or b"").decode("utf-8", "replace")
             raise SwishKernelsError(status, message)
 
-
     def forward_host_in_place(self, addresses: Sequence[int], counts: Sequence[int], beta: float) -> None:
         """Array i (``counts[i]`` float32 elements at ``addresses[i]``, host memory) overwritten with its Swish, for
         every i, in one call (swish_forward_host_many). Nothing is written if any array is refused (SwishKernelsError
