@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
 
+from swish_triton.errors import SwishError
 from swish_triton.kernels.phase_clock import NO_CLOCK, PhaseClock
 from swish_triton.ragged import split_like
 
@@ -41,7 +41,7 @@ class HostKernel(Protocol):
 
     def forward_host(self, in_ptr: int, out_ptr: int, n: int, beta: float) -> None: ...
 
-    def forward_host_in_place(self, addresses: Sequence[int], counts: Sequence[int], beta: float) -> None: ...
+    def forward_arrays_in_place(self, arrays: list[np.ndarray], beta: float) -> None: ...
 
 
 F32 = np.dtype(np.float32)
@@ -135,27 +135,15 @@ class CpuSwish:
         swish_triton.models.python_models)."""
         if overwrite and out_dtype is F32 and self.native is not None:
             # Each request's array overwritten with its result, all in one call: no gathering, no allocation, no
-            # split; the outputs are the inputs, as the identity model's are. An array the kernel cannot take
-            # (read-only, unaligned or strided) is copied first. Per array only what the call needs: its address
-            # (c_char.from_buffer: three times cheaper than .ctypes.data) and size. Identity tests on the dtypes:
-            # NumPy's builtin dtypes are singletons, and `is` costs nothing where a dtype comparison costs
-            # microseconds in a stub that sleeps between batches.
-            outputs, addresses, counts = [], [], []
-            for array in arrays:
-                if array.dtype is not F32:
-                    raise ValueError(f"CPU Swish supports float32 and float16 in and out, not {array.dtype} -> float32")
-                flags = array.flags
-                a = array if flags.behaved and flags.c_contiguous else np.array(array, F32, order="C")
-                if a.size:
-                    addresses.append(ctypes.addressof(ctypes.c_char.from_buffer(a)))
-                    counts.append(a.size)
-                outputs.append(a)
-            if len(addresses) == 1:
-                self.native.forward_host(addresses[0], addresses[0], counts[0], self._beta_arg)
+            # split; the outputs are the inputs, as the identity model's are. A batch with an array the kernel cannot
+            # take (read-only, unaligned, strided) is refused before anything is written and gathered below instead.
+            try:
+                self.native.forward_arrays_in_place(arrays, self._beta_arg)
+            except (TypeError, ValueError, BufferError, SwishError):  # SwishKernelsError: the kernel refused
+                pass
             else:
-                self.native.forward_host_in_place(addresses, counts, self._beta_arg)
-            clock.lap("cpu kernel")
-            return outputs
+                clock.lap("cpu kernel")
+                return arrays
         if not arrays:
             return []
         first = arrays[0]

@@ -8,15 +8,24 @@ or ``cupy_array.data.ptr`` / ``cupy.cuda.get_current_stream().ptr``.
 Library search order: ``$SWISH_KERNELS_LIB`` (read through swish_triton.settings when the library is first loaded,
 in a Triton model's ``initialize``), then ``libswish_kernels.so`` and ``libswish.so`` in the build folder (``make
 plugin``: ``<checkout>/.build/plugin``, or ``$SWISH_BUILD_DIR/plugin``).
+
+Beside the library, the build leaves ``swish_batch.abi3.so`` where Python's headers were found
+(plugin/swishPyBatch.c): it walks a list of arrays in C for ``forward_arrays_in_place``; without it, that method
+takes each array's address through ctypes.
 """
 
 from __future__ import annotations
 
 import ctypes
+import importlib.machinery
+import importlib.util
 import os
+import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 from swish_triton import settings
 from swish_triton.errors import SwishError
@@ -119,6 +128,8 @@ class SwishKernels:
             ]
             lib.swish_forward_host_many.restype = ctypes.c_int
             self._host_many = lib.swish_forward_host_many
+            self._host_many_address = ctypes.cast(lib.swish_forward_host_many, ctypes.c_void_p).value
+            self.batch_extension = load_batch_extension(self.path.parent)
 
     def forward(
         self, dtype: str, in_ptr: int, out_ptr: int, n: int, beta: float | None = None, stream_ptr: int = 0
@@ -158,6 +169,50 @@ class SwishKernels:
         if status != 0:
             message = (self._lib.swish_last_error() or b"").decode("utf-8", "replace")
             raise SwishKernelsError(status, message)
+
+
+    def forward_arrays_in_place(self, arrays: list[Any], beta: float) -> None:
+        """Each array (writable, C-contiguous float32 NumPy arrays) overwritten with its Swish, all in one call of
+        swish_forward_host_many: through the swish_batch extension where it was built, else through ctypes.
+
+        Raises TypeError, ValueError or BufferError for an array it cannot take, and SwishKernelsError where the
+        kernel refuses one (an unaligned array): in every case before anything is written."""
+        if self.batch_extension is not None:
+            status = self.batch_extension.forward_in_place(self._host_many_address, arrays, beta)
+        else:
+            for a in arrays:
+                if a.dtype.str != _FLOAT32:
+                    raise TypeError(f"float32 arrays only, not {a.dtype}")
+            # c_char.from_buffer refuses read-only and non-contiguous arrays (TypeError) and empty ones (ValueError).
+            addresses = [ctypes.addressof(ctypes.c_char.from_buffer(a)) for a in arrays]
+            k = len(addresses)
+            data = (ctypes.c_void_p * k)(*addresses)
+            status = self._host_many(0, k, data, data, (ctypes.c_int64 * k)(*[a.size for a in arrays]), beta)
+        if status != 0:
+            message = (self._lib.swish_last_error() or b"").decode("utf-8", "replace")
+            raise SwishKernelsError(status, message)
+
+
+_FLOAT32 = "<f4" if sys.byteorder == "little" else ">f4"
+BATCH_EXTENSION = "swish_batch.abi3.so"
+
+
+def load_batch_extension(folder: Path) -> ModuleType | None:
+    """The swish_batch extension built beside the kernels library, or None where it was not built (no Python headers
+    at build time) or does not load in this interpreter (Python older than 3.11)."""
+    path = folder / BATCH_EXTENSION
+    if not path.is_file():
+        return None
+    try:
+        loader = importlib.machinery.ExtensionFileLoader("swish_batch", str(path))
+        spec = importlib.util.spec_from_file_location("swish_batch", path, loader=loader)
+        if spec is None:
+            return None
+        module = importlib.util.module_from_spec(spec)
+        loader.exec_module(module)
+    except ImportError:
+        return None
+    return module
 
 
 def dtype_code(dtype: object) -> int:

@@ -4,6 +4,8 @@ with nvcc and loads on any host (tests/plugin/plugin_builds.py's cached build)."
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -170,3 +172,44 @@ def test_many_arrays_in_one_call(kernels: SwishKernels, rng: np.random.Generator
     with pytest.raises(ValueError, match="2 addresses but 1 counts"):
         kernels.forward_host_in_place(addresses[:2], [1], 1.0)
     kernels.forward_host_in_place([], [], 1.0)  # nothing to do
+
+
+def assert_all_equal(arrays: list[np.ndarray], wanted: list[np.ndarray]) -> None:
+    for a, want in zip(arrays, wanted, strict=True):
+        np.testing.assert_array_equal(a, want)
+
+
+@pytest.mark.parametrize("way", ["swish_batch extension", "ctypes"])
+def test_arrays_in_place_through_both_ways(kernels: SwishKernels, rng: np.random.Generator, way: str) -> None:
+    """forward_arrays_in_place, the served models' CPU call: through the swish_batch extension built beside the library
+    (plugin/swishPyBatch.c) and through ctypes, the same results; an array either way cannot take is refused before
+    anything is written, and the arrays are released (no buffer stays exported)."""
+    if way == "ctypes":
+        kernels = SwishKernels(kernels.path)
+        kernels.batch_extension = None
+    elif kernels.batch_extension is None:
+        pytest.skip("swish_batch was not built: no Python >= 3.11 headers (python3-dev) when the plugin was built")
+    arrays = [(rng.standard_normal(shape) * 30).astype(np.float32) for shape in ((1, 1024), (3, 7), (1,), (2, 64))]
+    expected = [host(kernels, a, 1.702) for a in arrays]
+    references = [sys.getrefcount(a) for a in arrays]
+    kernels.forward_arrays_in_place(arrays, 1.702)
+    assert_all_equal(arrays, expected)
+    kept = [a.copy() for a in arrays]
+    read_only = arrays[1].copy()
+    read_only.flags.writeable = False
+    raw = np.zeros(4 * 64 + 1, np.uint8)
+    unaligned = np.frombuffer(raw.data, dtype=np.float32, count=64, offset=1)
+    refused: list[tuple[np.ndarray, type[BaseException] | tuple[type[BaseException], ...]]] = [
+        (read_only, (TypeError, ValueError, BufferError)),
+        (np.ones(8), TypeError),  # float64
+        (np.ones(8, ">f4"), TypeError),  # float32 of the other byte order
+        (np.repeat(arrays[1], 2, axis=1)[:, ::2], (TypeError, ValueError, BufferError)),  # strided
+        (unaligned, SwishKernelsError),
+    ]
+    for bad, error in refused:
+        with pytest.raises(error):
+            kernels.forward_arrays_in_place([arrays[0], bad, arrays[2]], 1.0)
+        assert_all_equal(arrays, kept)
+    assert [sys.getrefcount(a) for a in arrays] == references
+    arrays[0].resize((1024,), refcheck=False)  # would raise BufferError while a buffer of it were still exported
+    kernels.forward_arrays_in_place([], 1.0)
