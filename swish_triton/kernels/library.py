@@ -170,7 +170,6 @@ class SwishKernels:
             message = (self._lib.swish_last_error() or b"").decode("utf-8", "replace")
             raise SwishKernelsError(status, message)
 
-
     def forward_arrays_in_place(self, arrays: list[Any], beta: float) -> None:
         """Each array (writable, C-contiguous float32 NumPy arrays) overwritten with its Swish, all in one call of
         swish_forward_host_many: through the swish_batch extension where it was built, else through ctypes.
