@@ -178,7 +178,11 @@ class SwishModel(_BatchedModel):
         )
         self.cpu = CpuSwish(self.beta, native)
         self.native = native is not None
-        cpu_name = f"float32 C kernel of {native.path}" if native else f"float32 NumPy kernel; no C kernel: {why_not}"
+        if native:
+            way = "swish_batch extension" if native.batch_extension is not None else "ctypes; no swish_batch extension"
+            cpu_name = f"float32 C kernel of {native.path}, one call per batch through {way}"
+        else:
+            cpu_name = f"float32 NumPy kernel; no C kernel: {why_not}"
         self.gpu = None
         reason = "device=cpu in config.pbtxt"
         if wanted != "cpu":
