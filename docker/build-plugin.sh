@@ -75,3 +75,10 @@ else
   say "SWISH_CHECK_REGISTRATION=0: the plugin's registration is not checked at build time"
 fi
 cp .build/plugin/libswish.so .build/plugin/libswish_kernels.so "$out/"
+# The Python models' one-call-per-batch extension, built where this image has Python >= 3.11 headers (python3-dev);
+# without it they call the library through ctypes (plugin/README.md).
+if [ -f .build/plugin/swish_batch.abi3.so ]; then
+  cp .build/plugin/swish_batch.abi3.so "$out/"
+else
+  say "no swish_batch.abi3.so (no Python >= 3.11 headers in this image): the Python models will use ctypes"
+fi

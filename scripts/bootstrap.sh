@@ -55,6 +55,19 @@ if "$venv/bin/python" -c 'import platform, sys; v = platform.libc_ver()[1]; sys.
   "$venv/bin/python" -m pip install --quiet 'perf-analyzer>=2.60'
 fi
 
+# Python's headers let `make plugin` build the swish_batch extension, the Python models' one call per CPU batch
+# (plugin/README.md; the models use ctypes without it). Installed as root where apt-get can; a note otherwise.
+if ! "$python" -c 'import os, sys, sysconfig; sys.exit(0 if os.path.isfile(os.path.join(sysconfig.get_paths()["include"], "Python.h")) else 1)'; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing the system package libpython${pyver}-dev (Python headers, for the swish_batch extension)"
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "libpython${pyver}-dev" >/dev/null; }; then
+      say "libpython${pyver}-dev could not be installed: the Python models will call the C kernel through ctypes"
+    fi
+  else
+    say "no Python headers: the Python models will call the C kernel through ctypes (sudo apt-get install -y libpython${pyver}-dev)"
+  fi
+fi
+
 # The Python-backend stub links the interpreter's shared libpython.
 # (Found without importing pytriton, whose Python API needs the dependencies left out on 3.13.)
 stub=$("$venv/bin/python" -c 'import sys; from swish_triton.serving.bundled_triton import pytriton_bundle; print(pytriton_bundle() / "python_backend_stubs" / f"{sys.version_info[0]}.{sys.version_info[1]}" / "triton_python_backend_stub")')
