@@ -50,4 +50,7 @@ def test_served_models_use_the_c_kernel_and_validate(
         assert result.ok, result.describe()
     text = log.read_text()
     assert f"float32 C kernel of {kernels_library}" in text, text[-3000:]
+    # The one-call-per-batch extension beside the library (built where Python's headers are) is what the models use.
+    way = "swish_batch extension" if (kernels_library.parent / "swish_batch.abi3.so").is_file() else "ctypes"
+    assert f"one call per batch through {way}" in text, text[-3000:]
     assert "swish_numpy instance" in text and "cpu_kernel=numpy in config.pbtxt" in text
