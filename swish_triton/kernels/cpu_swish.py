@@ -2,8 +2,10 @@
 the GPU round trip to pay).
 
 Where the plugin's kernels library is built (``make plugin``; it needs no GPU to load), each batch is one call of
-its C kernel ``swish_forward_host`` (plugin/swishHost.cpp: computed in double precision, rounded once, vectorised for
-the host's CPU; a request at an unaligned address is copied first). Otherwise NumPy computes it as below.
+its C kernel (plugin/swishHost.cpp: computed in double precision, rounded once, vectorised for the host's CPU):
+``swish_forward_host_many`` over the requests' own arrays where the caller lets them be overwritten and the kernel
+can take them all, else ``swish_forward_host`` over the batch gathered into one fresh array. Otherwise NumPy computes
+it as below.
 
 y = x / (1 + exp(-beta * x)): one product, one exp, one add and one divide per element, each a vectorised NumPy
 pass over the whole batch into buffers that are reused from call to call. FP16 inputs are computed in float32 and

@@ -143,6 +143,10 @@ class SwishKernels:
             beta = field_default(BETA_PARAMETER)
         code = dtype_code(dtype)
         status = self._lib.swish_forward(code, in_ptr or None, out_ptr or None, int(n), float(beta), stream_ptr or None)
+        self._check(status)
+
+    def _check(self, status: int) -> None:
+        """Raise SwishKernelsError with the library's text for a failed call's status (0: success)."""
         if status != 0:
             message = (self._lib.swish_last_error() or b"").decode("utf-8", "replace")
             raise SwishKernelsError(status, message)
@@ -153,9 +157,7 @@ class SwishKernels:
         Raises SwishKernelsError on bad arguments and AttributeError where the library predates the CPU kernel
         (``has_host`` is False)."""
         status = self._host(0, in_ptr or None, out_ptr or None, n, beta)
-        if status != 0:
-            message = (self._lib.swish_last_error() or b"").decode("utf-8", "replace")
-            raise SwishKernelsError(status, message)
+        self._check(status)
 
     def forward_host_in_place(self, addresses: Sequence[int], counts: Sequence[int], beta: float) -> None:
         """Array i (``counts[i]`` float32 elements at ``addresses[i]``, host memory) overwritten with its Swish, for
@@ -166,9 +168,7 @@ class SwishKernels:
             raise ValueError(f"{k} addresses but {len(counts)} counts")
         data = (ctypes.c_void_p * k)(*addresses)
         status = self._host_many(0, k, data, data, (ctypes.c_int64 * k)(*counts), beta)
-        if status != 0:
-            message = (self._lib.swish_last_error() or b"").decode("utf-8", "replace")
-            raise SwishKernelsError(status, message)
+        self._check(status)
 
     def forward_arrays_in_place(self, arrays: list[Any], beta: float) -> None:
         """Each array (writable, C-contiguous float32 NumPy arrays) overwritten with its Swish, all in one call of
@@ -177,19 +177,14 @@ class SwishKernels:
         Raises TypeError, ValueError or BufferError for an array it cannot take, and SwishKernelsError where the
         kernel refuses one (an unaligned array): in every case before anything is written."""
         if self.batch_extension is not None:
-            status = self.batch_extension.forward_in_place(self._host_many_address, arrays, beta)
-        else:
-            for a in arrays:
-                if a.dtype.str != _FLOAT32:
-                    raise TypeError(f"float32 arrays only, not {a.dtype}")
-            # c_char.from_buffer refuses read-only and non-contiguous arrays (TypeError) and empty ones (ValueError).
-            addresses = [ctypes.addressof(ctypes.c_char.from_buffer(a)) for a in arrays]
-            k = len(addresses)
-            data = (ctypes.c_void_p * k)(*addresses)
-            status = self._host_many(0, k, data, data, (ctypes.c_int64 * k)(*[a.size for a in arrays]), beta)
-        if status != 0:
-            message = (self._lib.swish_last_error() or b"").decode("utf-8", "replace")
-            raise SwishKernelsError(status, message)
+            self._check(self.batch_extension.forward_in_place(self._host_many_address, arrays, beta))
+            return
+        for a in arrays:
+            if a.dtype.str != _FLOAT32:
+                raise TypeError(f"float32 arrays only, not {a.dtype}")
+        # c_char.from_buffer refuses read-only and non-contiguous arrays (TypeError) and empty ones (ValueError).
+        addresses = [ctypes.addressof(ctypes.c_char.from_buffer(a)) for a in arrays]
+        self.forward_host_in_place(addresses, [a.size for a in arrays], beta)
 
 
 _FLOAT32 = "<f4" if sys.byteorder == "little" else ">f4"

@@ -14,8 +14,8 @@ is one float32 NumPy computation (parameter ``cpu_kernel``: ``auto``, the defaul
 
 The C kernel writes each request's result over its input array where that array is writable: the stub's
 ``as_numpy()`` hands each request's input as an array of its own (a copy out of shared memory), read by nobody after
-``execute()``, so the result needs no allocation and goes back as the identity model's output does. A read-only input
-(a DLPack view) is copied first.
+``execute()``, so the result needs no allocation and goes back as the identity model's output does. A batch with a
+read-only input (a DLPack view) is gathered into a fresh array instead.
 """
 
 from __future__ import annotations
@@ -58,13 +58,14 @@ def swish_batch(arrays: list[np.ndarray], beta: float, out_dtype: np.dtype) -> l
 
 
 def host_kernels() -> tuple[SwishKernels | None, str]:
-    """The plugin's kernels library if it has the CPU kernel (swish_forward_host), else None and why not."""
+    """The plugin's kernels library if it has the CPU kernel (swish_forward_host, swish_forward_host_many), else None
+    and why not."""
     try:
         kernels = load_kernels()
     except (OSError, SwishError) as exc:
         return None, str(exc).splitlines()[0]
     if not kernels.has_host:
-        return None, f"{kernels.path} was built before swish_forward_host"
+        return None, f"{kernels.path} was built before swish_forward_host_many"
     return kernels, ""
 
 
@@ -173,11 +174,12 @@ class SwishModel(_BatchedModel):
         if cpu_kernel not in ("auto", "numpy"):
             raise ValueError(f"{self.model_name}: parameter cpu_kernel must be auto or numpy, not {cpu_kernel!r}")
         native, why_not = host_kernels() if cpu_kernel == "auto" else (None, "cpu_kernel=numpy in config.pbtxt")
-        self.gpu_min_elements = self.count_parameter(
-            "gpu_min_elements", DEFAULT_GPU_MIN_ELEMENTS if native else DEFAULT_GPU_MIN_ELEMENTS_NUMPY
-        )
+        threshold = self.params.get("gpu_min_elements", "")
+        if threshold and not threshold.isdigit():
+            raise ValueError(f"{self.model_name}: parameter gpu_min_elements must be a count >= 0, not {threshold!r}")
+        default_threshold = DEFAULT_GPU_MIN_ELEMENTS if native else DEFAULT_GPU_MIN_ELEMENTS_NUMPY
+        self.gpu_min_elements = int(threshold) if threshold else default_threshold
         self.cpu = CpuSwish(self.beta, native)
-        self.native = native is not None
         if native:
             way = "swish_batch extension" if native.batch_extension is not None else "ctypes; no swish_batch extension"
             cpu_name = f"float32 C kernel of {native.path}, one call per batch through {way}"
@@ -210,18 +212,12 @@ class SwishModel(_BatchedModel):
             self.path = "gpu"
             return self.gpu(arrays, self.beta, self.output_dtype, self.clock)
         outputs = self.cpu(arrays, self.output_dtype, self.clock, overwrite=True)
-        if self.native:
+        if self.cpu.native is not None:
             self.path = "cpu"
         else:
             # The profile tells batches whose inputs overflowed NumPy's exp (computed again, carefully) from the others.
             self.path = "cpu numpy, careful pass" if self.cpu.careful_streak else "cpu numpy"
         return outputs
-
-    def count_parameter(self, name: str, default: int) -> int:
-        text = self.params.get(name, "")
-        if text and not text.isdigit():
-            raise ValueError(f"{self.model_name}: parameter {name} must be a count >= 0, not {text!r}")
-        return int(text) if text else default
 
     def compute_on_device(self, tensors: list[Any], nbytes: int) -> list[Any]:
         if self.gpu is None:
